@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# Helpers for guest test scripts (sourced in the guest).
+# RDMAP_MODE is "ours" or "stock"; RDMAP_MODULES holds our built modules.
+
+# The RDMA modules a test needs, Debian's names.
+RDMAP_STOCK_MODULES="rdma_rxe ib_uverbs rdma_ucm ib_umad"
+
+# request_module() guard: while our modules are in use, refuse to autoload
+# any of Debian's drivers/infiniband modules alongside them.
+rdmap_install_modprobe_guard() {
+	cat >/run/modprobe-guard <<'G'
+#!/bin/sh
+for a; do name=$a; done
+if /sbin/modprobe --show-depends -q -- "$name" 2>/dev/null | grep -q /drivers/infiniband/; then
+	echo "modprobe-guard: refused to load Debian's $name next to ours" >/dev/kmsg
+	exit 1
+fi
+exec /sbin/modprobe "$@"
+G
+	chmod +x /run/modprobe-guard
+	echo /run/modprobe-guard >/proc/sys/kernel/modprobe
+}
+
+rdmap_load_modules() {
+	local m
+	if [ "$RDMAP_MODE" = stock ]; then
+		for m in $RDMAP_STOCK_MODULES; do
+			modprobe "$m" || return 1
+		done
+		return 0
+	fi
+	rdmap_install_modprobe_guard
+	# Dependencies of ours that live outside drivers/infiniband (e.g. the
+	# ipv6 udp tunnel helpers) come from Debian.
+	for m in $(cat "$RDMAP_MODULES/load-order"); do
+		[ -d "/sys/module/$m" ] && continue
+		for d in $(modinfo -F depends "$RDMAP_MODULES/$m.ko" | tr , ' '); do
+			[ -f "$RDMAP_MODULES/$d.ko" ] || modprobe "$d" || return 1
+		done
+		insmod "$RDMAP_MODULES/$m.ko" || {
+			echo "insmod $m failed" >&2
+			return 1
+		}
+	done
+}
+
+rdmap_unload_modules() {
+	local m
+	for m in $(tac "$RDMAP_MODULES/load-order"); do
+		[ -d "/sys/module/$m" ] || continue
+		rmmod "$m" || return 1
+	done
+}
+
+# rxe0 on a dummy netdev; rxe1 on one end of a veth pair whose other end
+# lives in the namespace "peer", so two-NIC traffic crosses a wire.
+# Addresses are from the documentation and benchmarking ranges.
+rdmap_create_devices() {
+	ip link add dummy0 type dummy &&
+		ip addr add 192.0.2.1/24 dev dummy0 &&
+		ip link set dummy0 up &&
+		rdma link add rxe0 type rxe netdev dummy0 || return 1
+	ip netns add peer &&
+		ip link add veth0 type veth peer name veth1 &&
+		ip link set veth1 netns peer &&
+		ip addr add 198.18.0.1/24 dev veth0 &&
+		ip link set veth0 up &&
+		ip -n peer addr add 198.18.0.2/24 dev veth1 &&
+		ip -n peer link set veth1 up &&
+		ip -n peer link set lo up &&
+		ip netns exec peer rdma link add rxe1 type rxe netdev veth1 || return 1
+}
+
+rdmap_delete_devices() {
+	rdma link delete rxe0 2>/dev/null
+	ip netns exec peer rdma link delete rxe1 2>/dev/null
+	ip link delete dummy0 2>/dev/null
+	ip link delete veth0 2>/dev/null
+	ip netns delete peer 2>/dev/null
+	return 0
+}
+
+# Our userspace (rdma-core 65 + perftest) lives in /opt/rdma-p2p.
+rdmap_ours() {
+	LD_LIBRARY_PATH=/opt/rdma-p2p/lib "$@"
+}
+
+# ok/not ok lines in KTAP style for the runner's log.
+rdmap_ok() { echo "ok - $*"; }
+rdmap_fail() { echo "not ok - $*"; }
