@@ -26,7 +26,7 @@ bench_one() {
 	args="-d rxe0 -s 2 -n $iters -F"
 	$bin $args >srv.txt 2>&1 &
 	srv=$!
-	sleep 1
+	rdmap_wait_listen 18515
 	timeout 300 $bin $args 127.0.0.1 >cli.txt 2>&1
 	rc=$?
 	wait $srv

@@ -88,6 +88,18 @@ rdmap_delete_devices() {
 # binaries carry an rpath there, so they find our libibverbs and providers.
 RDMAP_OURS_BIN=/opt/rdma-p2p/bin
 
+# rdmap_wait_listen PORT [SECONDS]: wait until a TCP server listens on PORT
+# (perftest and the pingpong examples exchange QP data over TCP first).
+rdmap_wait_listen() {
+	local i
+	for ((i = 0; i < ${2:-60} * 10; i++)); do
+		ss -Hltn "sport = :$1" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	echo "nothing listens on port $1 after ${2:-60}s" >&2
+	return 1
+}
+
 # ok/not ok lines in KTAP style for the runner's log.
 rdmap_ok() { echo "ok - $*"; }
 rdmap_fail() { echo "not ok - $*"; }

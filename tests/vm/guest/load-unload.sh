@@ -17,7 +17,7 @@ for i in $(seq 1 "$rounds"); do
 	# rdma-core (ibv_rc_pingpong picks the RoCE v2 IPv4 GID with -g 1).
 	$RDMAP_OURS_BIN/ibv_rc_pingpong -d rxe0 -g 1 -n 20 >"$RDMAP_RESULTS/srv.$i" 2>&1 &
 	srv=$!
-	sleep 1
+	rdmap_wait_listen 18515
 	if timeout 60 $RDMAP_OURS_BIN/ibv_rc_pingpong -d rxe0 -g 1 -n 20 127.0.0.1 \
 		>"$RDMAP_RESULTS/cli.$i" 2>&1 && wait $srv; then
 		:

@@ -25,7 +25,7 @@ run_pair() {
 	local out=$RDMAP_RESULTS/$name
 	$bin $args >"$out.server" 2>&1 &
 	local srv=$!
-	sleep 1
+	rdmap_wait_listen 18515
 	timeout 120 $bin $args 127.0.0.1 >"$out.client" 2>&1
 	local rc=$?
 	wait $srv
