@@ -44,15 +44,36 @@ rdmap_load_modules() {
 	done
 }
 
+# Unload every loaded RDMA module, ours or Debian's: repeatedly remove
+# those nothing holds any more, until none is left.
 rdmap_unload_modules() {
+	local m left progress
+	while :; do
+		left= progress=
+		for m in $(rdmap_loaded_rdma_modules); do
+			if [ "$(cat "/sys/module/$m/refcnt" 2>/dev/null)" = 0 ] &&
+				rmmod "$m" 2>/dev/null; then
+				progress=1
+			else
+				left="$left $m"
+			fi
+		done
+		[ -z "$left" ] && return 0
+		if [ -z "$progress" ]; then
+			echo "cannot unload:$left" >&2
+			return 1
+		fi
+	done
+}
+
+# The loaded modules that are ours or live in Debian's drivers/infiniband.
+rdmap_loaded_rdma_modules() {
 	local m
-	if [ "$RDMAP_MODE" = stock ]; then
-		modprobe -r $RDMAP_STOCK_MODULES ib_cm iw_cm rdma_cm ib_core || return 1
-		return 0
-	fi
-	for m in $(tac "$RDMAP_MODULES/load-order"); do
-		[ -d "/sys/module/$m" ] || continue
-		rmmod "$m" || return 1
+	for m in $(cut -d' ' -f1 /proc/modules); do
+		if [ -f "$RDMAP_MODULES/$m.ko" ] ||
+			modinfo -n "$m" 2>/dev/null | grep -q /drivers/infiniband/; then
+			echo "$m"
+		fi
 	done
 }
 
