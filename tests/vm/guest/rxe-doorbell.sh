@@ -1,0 +1,167 @@
+#!/bin/bash
+# rxe doorbell pages and engine (issue 4): ring by hand through the page,
+# many threads, need-wakeup, garbage, isolation, and every teardown path
+# with rings in flight. tests/programs/rxe_doorbell.c does the rings.
+#   rxe-doorbell.sh [TEST...]   default: all
+# vm-options: --no-setup --timeout 600
+. "$RDMAP_SRC/tests/vm/lib.sh"
+
+prog=$RDMAP_BUILD/tests/bin/rxe_doorbell
+params=/sys/module/rdma_rxe/parameters
+fails=0
+
+run() {
+	echo "# $*"
+	if rdmap_ours "$prog" "$@"; then
+		return 0
+	fi
+	rdmap_fail "rxe_doorbell $*"
+	fails=$((fails + 1))
+	return 1
+}
+
+counter() { # DEV NAME
+	rdma statistic show link "$1/1" | tr ' ' '\n' | awk -v n="$2" 'p { print; exit } $0 == n { p = 1 }'
+}
+
+check_counter() { # DEV NAME OP VALUE
+	local v
+	v=$(counter "$1" "$2")
+	if [ -n "$v" ] && [ "$v" "$3" "$4" ]; then
+		rdmap_ok "counter $2 = $v ($3 $4)"
+	else
+		rdmap_fail "counter $2 = '$v', want $3 $4"
+		fails=$((fails + 1))
+	fi
+}
+
+setup() {
+	rdmap_load_modules || { rdmap_fail "load modules"; exit 1; }
+	rdmap_create_devices || { rdmap_fail "create devices"; exit 1; }
+}
+
+teardown() {
+	rdmap_delete_devices
+	rdmap_unload_modules || { rdmap_fail "unload modules"; fails=$((fails + 1)); }
+}
+
+# ring-forever in the background until it says ready
+start_ringer() {
+	rm -f /tmp/ringer.out
+	rdmap_ours "$prog" rxe0 ring-forever >/tmp/ringer.out 2>&1 &
+	ringer=$!
+	for _ in $(seq 100); do
+		grep -q ready /tmp/ringer.out && return 0
+		sleep 0.1
+	done
+	cat /tmp/ringer.out
+	rdmap_fail "ringer did not start"
+	fails=$((fails + 1))
+	return 1
+}
+
+t_basic() {
+	run rxe0 basic
+	check_counter rxe0 db_rings -gt 0
+	check_counter rxe0 db_syscall_kicks -gt 0
+	check_counter rxe0 db_engine_wakeups -gt 0
+}
+
+t_threads() {
+	echo 200 >"$params/db_idle_us"
+	run rxe0 threads 4 4 300
+	echo 2000 >"$params/db_idle_us"
+}
+
+t_wakeup() {
+	echo 20000 >"$params/db_idle_us"
+	echo 5000 >"$params/db_peer_scan_us"
+	local s0
+	s0=$(counter rxe0 db_engine_sleeps)
+	run rxe0 wakeup 20000
+	check_counter rxe0 db_engine_sleeps -gt "$s0"
+	echo 2000 >"$params/db_idle_us"
+	echo 1000 >"$params/db_peer_scan_us"
+}
+
+t_modes() {
+	local m
+	for m in off always adaptive; do
+		echo $m >"$params/db_mode"
+		run rxe0 basic >/dev/null && rdmap_ok "db_mode=$m basic"
+	done
+	echo N >"$params/db_inline"
+	run rxe0 basic >/dev/null && rdmap_ok "db_inline=N basic"
+	echo Y >"$params/db_inline"
+	if echo bogus >"$params/db_mode" 2>/dev/null; then
+		rdmap_fail "db_mode accepted 'bogus'"
+		fails=$((fails + 1))
+	else
+		rdmap_ok "db_mode refuses an unknown mode"
+	fi
+}
+
+t_garbage() {
+	local i0 s0
+	i0=$(counter rxe0 db_invalid_rings)
+	s0=$(counter rxe0 db_spurious_rings)
+	run rxe0 garbage
+	check_counter rxe0 db_invalid_rings -gt "$i0"
+	check_counter rxe0 db_spurious_rings -gt "$s0"
+}
+
+t_isolation() {
+	run rxe0 isolation
+}
+
+t_destroy() {
+	run rxe0 destroy-ring
+}
+
+t_close() {
+	run rxe0 ring-forever close
+}
+
+t_kill() {
+	start_ringer || return
+	sleep 1
+	kill -9 "$ringer"
+	wait "$ringer" 2>/dev/null
+	rdmap_ok "process killed with rings in flight"
+	run rxe0 basic >/dev/null && rdmap_ok "device works after the kill"
+}
+
+t_remove() {
+	start_ringer || return
+	sleep 1
+	rdma link delete rxe0 || { rdmap_fail "rdma link delete with a ringer"; fails=$((fails + 1)); }
+	sleep 1
+	kill -0 "$ringer" 2>/dev/null && rdmap_ok "ringer survives device removal"
+	kill -9 "$ringer"
+	wait "$ringer" 2>/dev/null
+	rdma link add rxe0 type rxe netdev dummy0
+	run rxe0 basic >/dev/null && rdmap_ok "device re-added after removal works"
+}
+
+t_unload() {
+	start_ringer || return
+	sleep 1
+	# A process holding the device keeps the module: the unload path is
+	# kill, then remove devices, then unload.
+	kill -9 "$ringer"
+	wait "$ringer" 2>/dev/null
+	teardown
+	rdmap_ok "module unload after rings in flight"
+	setup
+}
+
+tests=${*:-basic threads wakeup modes garbage isolation destroy close kill remove unload}
+setup
+for t in $tests; do
+	echo "## $t"
+	"t_$t"
+done
+rdma statistic show link rxe0/1
+teardown
+[ "$fails" = 0 ] || { echo "$fails failures"; exit 1; }
+echo "all passed"
