@@ -198,7 +198,7 @@ static inline int raw_qp_create(struct db_dev *d, struct raw_qp *q,
 		die("mmap rq: %s", strerror(errno));
 	q->prod = q->sq->producer_index;
 
-	if (flags > 0 && (flags & RXE_CREATE_QP_DOORBELL)) {
+	if (flags > 0) {
 		if (!(dresp.db_flags & RXE_CREATE_QP_DOORBELL))
 			die("doorbell not granted (flags %#x)", dresp.db_flags);
 		q->has_db = 1;

@@ -138,8 +138,14 @@ static void *thr_main(void *arg)
 			raw_qp_post_write(&q[j], i, 4096 + 64 * t->id, 65536 + 64 * t->id, 8);
 			raw_qp_ring(&q[j]);
 		}
-		if (wait_cq(cq, t->nqp, 20000, NULL) != t->nqp)
+		if (wait_cq(cq, t->nqp, 20000, NULL) != t->nqp) {
+			for (j = 0; j < t->nqp; j++)
+				fprintf(stderr, "# qp %u prod %u cons %u slot %#x flags %#x kicks %lu\n",
+					q[j].qpn, q[j].prod, q[j].sq->consumer_index,
+					le32toh(q[j].slot->sq_prod), raw_qp_slot_flags(&q[j]),
+					q[j].kicks);
 			die("thread %d round %d: a ring was lost", t->id, i);
+		}
 		t->done += t->nqp;
 		/* now and then stay away longer than the idle timeout */
 		if (rand_r(&seed) % 64 == 0)
@@ -356,7 +362,6 @@ static void t_isolation(void)
 		page = q2.db_page;
 		for (i = 0; i < sysconf(_SC_PAGESIZE) / sizeof(*page); i++)
 			page[i].sq_prod = htole32(0xdeadbeef);
-		raw_qp_kick(&q2);
 		usleep(200000);
 		exit(0);
 	}
@@ -374,13 +379,14 @@ static void t_isolation(void)
 
 static volatile int stop_ringing;
 
+/* Rings in-range values, mostly spurious ones, as fast as it can. */
 static void *ringer(void *arg)
 {
 	struct raw_qp *q = arg;
-	uint32_t v = 0;
+	uint32_t mask = q->sq->index_mask, v = 0;
 
 	while (!stop_ringing)
-		raw_qp_ring_value(q, v++ & 0xff);
+		raw_qp_ring_value(q, v++ & mask);
 	return NULL;
 }
 

@@ -35,6 +35,15 @@ check_counter() { # DEV NAME OP VALUE
 	fi
 }
 
+engine_state() {
+	local p
+	for p in $(pgrep rxe_db); do
+		echo "# engine $p: $(cat /proc/$p/comm) $(awk '{print $3}' /proc/$p/stat)"
+		cat /proc/$p/stack
+	done
+	rdma statistic show link rxe0/1 | tr -s ' \n' ' '; echo
+}
+
 setup() {
 	rdmap_load_modules || { rdmap_fail "load modules"; exit 1; }
 	rdmap_create_devices || { rdmap_fail "create devices"; exit 1; }
@@ -69,7 +78,7 @@ t_basic() {
 
 t_threads() {
 	echo 200 >"$params/db_idle_us"
-	run rxe0 threads 4 4 300
+	run rxe0 threads 4 4 300 || engine_state
 	echo 2000 >"$params/db_idle_us"
 }
 
@@ -82,6 +91,12 @@ t_wakeup() {
 	check_counter rxe0 db_engine_sleeps -gt "$s0"
 	echo 2000 >"$params/db_idle_us"
 	echo 1000 >"$params/db_peer_scan_us"
+}
+
+t_threadsn() {
+	echo N >"$params/db_inline"
+	t_threads
+	echo Y >"$params/db_inline"
 }
 
 t_modes() {
