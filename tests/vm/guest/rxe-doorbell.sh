@@ -57,7 +57,8 @@ teardown() {
 # ring-forever in the background until it says ready
 start_ringer() {
 	rm -f /tmp/ringer.out
-	rdmap_ours "$prog" rxe0 ring-forever >/tmp/ringer.out 2>&1 &
+	# not through a shell function: $! must be the program itself
+	LD_LIBRARY_PATH=/opt/rdma-p2p/lib "$prog" rxe0 ring-forever >/tmp/ringer.out 2>&1 &
 	ringer=$!
 	for _ in $(seq 100); do
 		grep -q ready /tmp/ringer.out && return 0
@@ -151,7 +152,12 @@ t_remove() {
 	sleep 1
 	rdma link delete rxe0 || { rdmap_fail "rdma link delete with a ringer"; fails=$((fails + 1)); }
 	sleep 1
-	kill -0 "$ringer" 2>/dev/null && rdmap_ok "ringer survives device removal"
+	if kill -0 "$ringer" 2>/dev/null; then
+		rdmap_ok "ringer survives device removal"
+	else
+		rdmap_fail "ringer died on device removal"; cat /tmp/ringer.out
+		fails=$((fails + 1))
+	fi
 	kill -9 "$ringer"
 	wait "$ringer" 2>/dev/null
 	rdma link add rxe0 type rxe netdev dummy0
@@ -161,8 +167,14 @@ t_remove() {
 t_unload() {
 	start_ringer || return
 	sleep 1
-	# A process holding the device keeps the module: the unload path is
-	# kill, then remove devices, then unload.
+	# A process holding the device keeps the module: unloading is refused
+	# while it rings, then it is killed, devices removed, modules unloaded.
+	if rmmod rdma_rxe 2>/dev/null; then
+		rdmap_fail "rdma_rxe unloaded under an open context"
+		fails=$((fails + 1))
+	else
+		rdmap_ok "rdma_rxe unload refused while a process rings"
+	fi
 	kill -9 "$ringer"
 	wait "$ringer" 2>/dev/null
 	teardown
