@@ -22,6 +22,9 @@
 #include <rdma/ib_user_verbs.h>
 #include <rdma/rdma_user_rxe.h>
 
+/* rdma-core's private verb for UVERBS_METHOD_DMABUF_ALLOC (driver.h) */
+int ibv_cmd_export_dmabuf_fd(struct ibv_context *ctx, off_t pg_off);
+
 #define die(...) do { fprintf(stderr, "FAIL: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
 
 struct db_dev {

@@ -52,7 +52,7 @@ static void t_basic(void)
 	struct raw_qp q, old;
 	struct ibv_cq *cq;
 	uint32_t i;
-	int err;
+	int err, fd;
 
 	db_dev_open(&d, dev_name);
 	cq = ibv_create_cq(d.ctx, 64, NULL, NULL, 0);
@@ -80,8 +80,8 @@ static void t_basic(void)
 			    sizeof(struct rxe_create_qp_resp));
 	if (err)
 		die("create doorbell qp: %s", strerror(err));
-	if (q.db_offset < (0x80000000ULL << 12))
-		die("doorbell offset %#llx below the doorbell range",
+	if (q.db_offset >= (0x80000000ULL * sysconf(_SC_PAGESIZE)))
+		die("doorbell offset %#llx in rxe's queue offset range",
 		    (unsigned long long)q.db_offset);
 	if (!(raw_qp_slot_flags(&q) & RXE_DB_NEED_WAKEUP))
 		die("a new slot must ask for a kick");
@@ -102,6 +102,15 @@ static void t_basic(void)
 		 d.ctx->cmd_fd, q.db_offset) != MAP_FAILED)
 		die("mapping two pages at the doorbell offset succeeded");
 	ok("a doorbell mapping cannot be larger than the page");
+
+	/* the page carries p2p ops: the generic dma-buf export works */
+	fd = ibv_cmd_export_dmabuf_fd(d.ctx, q.db_offset / sysconf(_SC_PAGESIZE));
+	if (fd < 0)
+		die("export the doorbell page as a dma-buf: %s", strerror(errno));
+	if (lseek(fd, 0, SEEK_END) != sysconf(_SC_PAGESIZE))
+		die("the dma-buf is not one page");
+	close(fd);
+	ok("the doorbell page exports as a dma-buf");
 
 	raw_qp_destroy(&q);
 	ibv_destroy_cq(cq);
@@ -353,6 +362,8 @@ static void t_isolation(void)
 			 MAP_SHARED, d2.ctx->cmd_fd, q.db_offset);
 		if (p != MAP_FAILED)
 			die("a second process mapped the first one's doorbell page");
+		if (ibv_cmd_export_dmabuf_fd(d2.ctx, q.db_offset / sysconf(_SC_PAGESIZE)) >= 0)
+			die("a second process exported the first one's doorbell page");
 		cq2 = ibv_create_cq(d2.ctx, 64, NULL, NULL, 0);
 		err = raw_qp_create(&d2, &q2, cq2, RXE_CREATE_QP_DOORBELL, 16,
 				    sizeof(struct rxe_create_qp_resp));
@@ -445,7 +456,7 @@ static void t_ring_forever(int do_close)
 	struct ibv_cq *cq;
 	pthread_t t;
 	uint64_t n = 0;
-	int j, err;
+	int j, err, fd;
 
 	db_dev_open(&d, dev_name);
 	cq = ibv_create_cq(d.ctx, 256, NULL, NULL, 0);
@@ -471,13 +482,22 @@ static void t_ring_forever(int do_close)
 			wait_cq(cq, 4, 10000, NULL);
 		}
 		/* no destroy: closing the device cleans up with rings in flight */
+		fd = ibv_cmd_export_dmabuf_fd(d.ctx, q[0].db_offset / sysconf(_SC_PAGESIZE));
+		if (fd < 0)
+			die("export: %s", strerror(errno));
 		ibv_close_device(d.ctx);
 		usleep(100000);
+		/* the dma-buf was revoked; closing it last is fine */
+		close(fd);
 		stop_ringing = 1;
 		pthread_join(t, NULL);
 		ok("context closed with rings in flight");
 		return;
 	}
+	/* held until the process dies: teardown revokes it */
+	fd = ibv_cmd_export_dmabuf_fd(d.ctx, q[1].db_offset / sysconf(_SC_PAGESIZE));
+	if (fd < 0)
+		die("export: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	for (;;) {
 		struct ibv_wc wc[4];

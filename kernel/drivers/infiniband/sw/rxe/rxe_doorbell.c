@@ -13,6 +13,7 @@
 
 #include <linux/gfp.h>
 #include <linux/mm.h>
+#include <rdma/ib_p2p_mmap.h>
 #include <rdma/uverbs_ioctl.h>
 
 #include "rxe.h"
@@ -67,14 +68,26 @@ int rxe_db_parse_create_qp(struct rxe_dev *rxe, struct ib_udata *udata,
 }
 
 /*
- * Put a doorbell page in the ucontext's mmap database. This is the one
- * place that knows how the page is inserted.
+ * Put a doorbell page in the ucontext's mmap database, as host memory that
+ * peers may write (ring) once exported as a dma-buf. The core owns the
+ * entry from now on: on error after the insert, the page is freed through
+ * rxe_db_mmap_free().
  */
 static int rxe_db_page_insert(struct ib_ucontext *ibuc, struct rxe_db_page *page)
 {
-	return rdma_user_mmap_entry_insert_range(ibuc, &page->entry, PAGE_SIZE,
-						 RXE_DB_PGOFF_MIN,
-						 RXE_DB_PGOFF_MAX);
+	int err;
+
+	err = rdma_user_mmap_entry_insert_host(ibuc, &page->entry, page->slots,
+					       PAGE_SIZE, RDMA_P2P_PEER_WRITE);
+	if (err)
+		return err;
+
+	/* Some 2^31 pages of one process: never, but keep the ranges apart. */
+	if (!rxe_db_is_db_pgoff(page->entry.start_pgoff)) {
+		rdma_user_mmap_entry_remove(&page->entry);
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 static struct rxe_db_page *rxe_db_page_alloc(struct ib_ucontext *ibuc)
@@ -100,6 +113,8 @@ static struct rxe_db_page *rxe_db_page_alloc(struct ib_ucontext *ibuc)
 		rxe_db_slot_reset(&page->slots[i]);
 
 	err = rxe_db_page_insert(ibuc, page);
+	if (err == -ENOSPC)
+		return ERR_PTR(err);	/* already freed by the core */
 	if (err)
 		goto err_free_page;
 
@@ -293,21 +308,18 @@ void rxe_db_ucontext_cleanup(struct rxe_ucontext *uc)
 int rxe_db_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
 {
 	struct rdma_user_mmap_entry *entry;
-	struct rxe_db_page *page;
 	int err;
 
 	/* The database is per context: another process' offsets miss. */
 	entry = rdma_user_mmap_entry_get(ibuc, vma);
 	if (!entry)
 		return -EINVAL;
-	page = to_rxe_db_page(entry);
 
 	/*
-	 * Registers the VMA with the core, so that disassociation zaps it
-	 * and the entry outlives it.
+	 * Maps the whole page and registers the VMA with the core, so that
+	 * disassociation zaps it and the entry outlives it.
 	 */
-	err = rdma_user_mmap_io(ibuc, vma, PHYS_PFN(virt_to_phys(page->slots)), PAGE_SIZE,
-				vma->vm_page_prot, entry);
+	err = rdma_user_mmap_p2p(ibuc, vma, entry);
 	rdma_user_mmap_entry_put(entry);
 	return err;
 }

@@ -18,13 +18,15 @@ struct rxe_ucontext;
 struct rxe_db_engine;
 
 /*
- * Doorbell pages are rdma_user_mmap_entry objects in this page offset range.
- * rxe's own queue offsets (rxe_create_mmap_info()) stay below it, so
- * rxe_mmap() tells the two apart by the offset alone.
+ * Doorbell pages are rdma_user_mmap_entry objects, whose page offsets the
+ * core hands out from 0 up. rxe's own queue offsets (rxe_create_mmap_info())
+ * start at RXE_LEGACY_PGOFF_MIN and only grow, so rxe_mmap() tells the two
+ * apart by the offset alone. The boundary still fits the 32-bit page offset
+ * of mmap2() and the 44-bit byte offset of a 32-bit process with large file
+ * support, which is how rdma-core is built.
  */
-#define RXE_DB_PGOFF_MIN	0x80000000U
-#define RXE_DB_PGOFF_MAX	0xffffffffU
-#define RXE_DB_MMAP_OFFSET_MIN	((u64)RXE_DB_PGOFF_MIN << PAGE_SHIFT)
+#define RXE_LEGACY_PGOFF_MIN	0x80000000UL
+#define RXE_LEGACY_MMAP_OFFSET_MIN ((u64)RXE_LEGACY_PGOFF_MIN << PAGE_SHIFT)
 
 #define RXE_DB_SLOTS_PER_PAGE	(PAGE_SIZE / RXE_DB_SLOT_SIZE)
 
@@ -76,7 +78,7 @@ void rxe_db_mmap_free(struct rdma_user_mmap_entry *entry);
 
 static inline bool rxe_db_is_db_pgoff(unsigned long pgoff)
 {
-	return pgoff >= RXE_DB_PGOFF_MIN;
+	return pgoff < RXE_LEGACY_PGOFF_MIN;
 }
 
 /* rxe_db_engine.c: the doorbell engine of a device */
