@@ -182,7 +182,37 @@ t_unload() {
 	setup
 }
 
-tests=${*:-basic threads wakeup modes garbage isolation destroy close kill remove unload}
+# Old-ABI clients: Debian's rdma-core 56.1 and perftest, unchanged.
+t_oldabi() {
+	local srv rc
+	ibv_rc_pingpong -d rxe0 -g 1 -n 200 >/tmp/pp.srv 2>&1 &
+	srv=$!
+	sleep 1
+	timeout 60 ibv_rc_pingpong -d rxe0 -g 1 -n 200 127.0.0.1 >/tmp/pp.cli 2>&1
+	rc=$?
+	wait $srv
+	if [ $rc = 0 ] && [ $? = 0 ]; then
+		rdmap_ok "stock ibv_rc_pingpong"
+	else
+		rdmap_fail "stock ibv_rc_pingpong"; cat /tmp/pp.cli /tmp/pp.srv
+		fails=$((fails + 1))
+	fi
+	/usr/bin/ib_write_lat -d rxe0 -s 2 -n 300 -F >/tmp/wl.srv 2>&1 &
+	srv=$!
+	sleep 1
+	timeout 120 /usr/bin/ib_write_lat -d rxe0 -s 2 -n 300 -F 127.0.0.1 >/tmp/wl.cli 2>&1
+	rc=$?
+	wait $srv
+	if [ $rc = 0 ] && [ $? = 0 ]; then
+		rdmap_ok "stock ib_write_lat"
+		grep -A1 "t_typical" /tmp/wl.cli | tail -1
+	else
+		rdmap_fail "stock ib_write_lat"; cat /tmp/wl.cli /tmp/wl.srv
+		fails=$((fails + 1))
+	fi
+}
+
+tests=${*:-oldabi basic threads wakeup modes garbage isolation destroy close kill remove unload}
 setup
 for t in $tests; do
 	echo "## $t"
