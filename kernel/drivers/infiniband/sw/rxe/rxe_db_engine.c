@@ -7,9 +7,11 @@
  *
  * It follows io_uring's SQPOLL thread. A slot is armed when the engine
  * polls it and disarmed when it does not. While any slot is armed the
- * thread busy-polls the armed slots (and only those: idle QPs cost
- * nothing). A slot that has not rung for db_idle_us is disarmed: the
- * engine sets RXE_DB_NEED_WAKEUP in it, and from then on a CPU producer
+ * thread polls the armed slots (and only those: idle QPs cost nothing):
+ * busy for db_spin_us after a ring, then every 10-20 us, so that on a
+ * small machine the poller does not starve the work the rings started.
+ * A slot that has not rung for db_idle_us is disarmed: the engine sets
+ * RXE_DB_NEED_WAKEUP in it, and from then on a CPU producer
  * kicks with a system call, which arms the slot again. With no slot armed
  * the thread sleeps; if there are peer slots, whose ringers cannot make a
  * system call, it wakes every db_peer_scan_us to look at those (and only
@@ -21,6 +23,7 @@
  * reference taken under it.
  */
 
+#include <linux/delay.h>
 #include <linux/hrtimer.h>
 #include <linux/kthread.h>
 #include <linux/moduleparam.h>
@@ -46,12 +49,21 @@ static const char * const rxe_db_mode_names[] = {
 static int rxe_db_mode = RXE_DB_MODE_ADAPTIVE;
 static unsigned int rxe_db_idle_us = 2000;
 static unsigned int rxe_db_peer_scan_us = 1000;
-static bool rxe_db_inline = true;
+static unsigned int rxe_db_spin_us = 50;
+/*
+ * Measured (docs/rxe-doorbell.md): on a small, busy machine queueing the
+ * send path beat running it in the engine, which then cannot look at
+ * other slots and competes with the responder and completer for CPUs.
+ */
+static bool rxe_db_inline;
 
 #define RXE_DB_PEER_SCAN_MIN_US	10
 #define RXE_DB_PEER_SCAN_MAX_US	USEC_PER_SEC
 /* rings served per pass, so that the lock is never held for long */
 #define RXE_DB_BATCH		16
+/* how often a slot is looked at between db_spin_us and db_idle_us */
+#define RXE_DB_POLL_MIN_US	10
+#define RXE_DB_POLL_MAX_US	20
 
 struct rxe_db_engine {
 	struct rxe_dev		*rxe;
@@ -64,6 +76,8 @@ struct rxe_db_engine {
 	unsigned int		nr_peers;
 	bool			sleeping;	/* in rxe_db_sleep(), may schedule */
 	bool			polling;	/* for the wakeup/sleep counters */
+
+	ktime_t			last_ring;	/* engine thread only */
 };
 
 struct rxe_db_ring {
@@ -116,9 +130,12 @@ MODULE_PARM_DESC(db_idle_us,
 module_param_named(db_peer_scan_us, rxe_db_peer_scan_us, uint, 0644);
 MODULE_PARM_DESC(db_peer_scan_us,
 		 "Interval in microseconds at which a sleeping engine scans the slots of peers that cannot make a system call, 10..1000000 [1000]");
+module_param_named(db_spin_us, rxe_db_spin_us, uint, 0644);
+MODULE_PARM_DESC(db_spin_us,
+		 "Microseconds the adaptive engine busy-polls after the last ring; after that it looks every 10-20 us until db_idle_us [50]");
 module_param_named(db_inline, rxe_db_inline, bool, 0644);
 MODULE_PARM_DESC(db_inline,
-		 "Run the send path in the engine thread (Y) or queue it to rxe_wq (N) [Y]");
+		 "Run the send path in the engine thread (Y) or queue it to rxe_wq (N) [N]");
 
 static void rxe_db_set_uflags(struct rxe_qp_db *db, u32 uflags)
 {
@@ -355,6 +372,8 @@ static void rxe_db_sleep(struct rxe_db_engine *e, int mode)
 	woken = !list_empty(&e->active);
 	spin_unlock(&e->lock);
 	if (woken) {
+		/* a kick: a ring has just come, so spin first */
+		e->last_ring = ktime_get();
 		e->polling = true;
 		rxe_counter_inc(e->rxe, RXE_CNT_DB_ENGINE_WAKEUPS);
 	}
@@ -382,13 +401,27 @@ static int rxe_db_engine_thread(void *arg)
 		}
 
 		if (rxe_db_pass(e, mode, now)) {
+			e->last_ring = now;
 			cond_resched();
 			continue;
 		}
 
 		if (!list_empty_careful(&e->active)) {
-			cpu_relax();
-			cond_resched();
+			/*
+			 * Busy-poll right after a ring, when the next one is
+			 * likeliest; then leave the CPU to the work the rings
+			 * started (responder, completer, the producer itself)
+			 * and look at short intervals until the idle timeout.
+			 */
+			if (mode == RXE_DB_MODE_ALWAYS ||
+			    ktime_us_delta(now, e->last_ring) <
+			    READ_ONCE(rxe_db_spin_us)) {
+				cpu_relax();
+				cond_resched();
+			} else {
+				usleep_range(RXE_DB_POLL_MIN_US,
+					     RXE_DB_POLL_MAX_US);
+			}
 			continue;
 		}
 
