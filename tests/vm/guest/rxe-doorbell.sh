@@ -94,10 +94,10 @@ t_wakeup() {
 	echo 1000 >"$params/db_peer_scan_us"
 }
 
-t_threadsn() {
-	echo N >"$params/db_inline"
-	t_threads
+t_threadsy() {
 	echo Y >"$params/db_inline"
+	t_threads
+	echo N >"$params/db_inline"
 }
 
 t_modes() {
@@ -106,9 +106,9 @@ t_modes() {
 		echo $m >"$params/db_mode"
 		run rxe0 basic "$m" >/dev/null && rdmap_ok "db_mode=$m basic"
 	done
-	echo N >"$params/db_inline"
-	run rxe0 basic >/dev/null && rdmap_ok "db_inline=N basic"
 	echo Y >"$params/db_inline"
+	run rxe0 basic >/dev/null && rdmap_ok "db_inline=Y basic"
+	echo N >"$params/db_inline"
 	if echo bogus >"$params/db_mode" 2>/dev/null; then
 		rdmap_fail "db_mode accepted 'bogus'"
 		fails=$((fails + 1))
