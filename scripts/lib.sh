@@ -60,7 +60,10 @@ verify_sha256() {
 		die "no sha256 pinned for $(basename "$file") in versions.env (it is $got)"
 	fi
 	if [ "$got" != "$want" ]; then
-		die "sha256 mismatch for $(basename "$file"): expected $want, got $got"
+		# Set it aside, so that the next run downloads it again instead of
+		# trusting it.
+		mv -f "$file" "$file.rejected"
+		die "sha256 mismatch for $(basename "$file"): expected $want, got $got (moved to $(basename "$file").rejected)"
 	fi
 }
 

@@ -46,6 +46,10 @@ rdmap_load_modules() {
 
 rdmap_unload_modules() {
 	local m
+	if [ "$RDMAP_MODE" = stock ]; then
+		modprobe -r $RDMAP_STOCK_MODULES ib_cm iw_cm rdma_cm ib_core || return 1
+		return 0
+	fi
 	for m in $(tac "$RDMAP_MODULES/load-order"); do
 		[ -d "/sys/module/$m" ] || continue
 		rmmod "$m" || return 1
@@ -80,10 +84,9 @@ rdmap_delete_devices() {
 	return 0
 }
 
-# Our userspace (rdma-core 65 + perftest) lives in /opt/rdma-p2p.
-rdmap_ours() {
-	LD_LIBRARY_PATH=/opt/rdma-p2p/lib "$@"
-}
+# Our userspace (rdma-core 65 + perftest) lives in /opt/rdma-p2p; its
+# binaries carry an rpath there, so they find our libibverbs and providers.
+RDMAP_OURS_BIN=/opt/rdma-p2p/bin
 
 # ok/not ok lines in KTAP style for the runner's log.
 rdmap_ok() { echo "ok - $*"; }
