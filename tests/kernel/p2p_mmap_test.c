@@ -13,6 +13,8 @@
  * by writing commands to /sys/kernel/debug/p2p_mmap_test/ctl:
  *
  *   import FD KIND      dynamic-attach a test importer, map, vmap, check data
+ *   attach FD           the same for another driver's doorbell export (rxe):
+ *                       map for a peer write, vmap; "revoked 2 NAME" checks it
  *   direction FD        map directions against a write-only entry
  *   remap KIND          invalidate without revoke; re-map and re-vmap succeed
  *   remove KIND         the driver removes the entry (QP destroy)
@@ -41,6 +43,9 @@
 MODULE_IMPORT_NS("DMA_BUF");
 
 enum { KIND_HOST, KIND_VMALLOC, KIND_PLAIN, NR_KINDS };
+
+/* Importer slot for another driver's export (an rxe doorbell page). */
+#define IMP_FOREIGN KIND_PLAIN
 
 #define PTEST_MAGIC(kind) (0x5a5a0000u + (kind))
 
@@ -479,6 +484,23 @@ static int ptest_vmap_refused(struct dma_buf *dmabuf)
 	return ret;
 }
 
+static int ptest_cmd_attach(int fd)
+{
+	struct ptest_importer *imp = &ptest.imp[IMP_FOREIGN];
+	int ret;
+
+	ret = ptest_imp_attach(imp, fd);
+	if (ret)
+		return ptest_expect(false, ret, "attach: %d", ret);
+
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	ret = ptest_imp_map(imp, DMA_FROM_DEVICE);
+	dma_resv_unlock(imp->dmabuf->resv);
+	if (ret)
+		ptest_imp_release(imp);
+	return ret;
+}
+
 /* A peer read of a write-only entry is refused with -EACCES. */
 static int ptest_map_refused(struct ptest_importer *imp,
 			     enum dma_data_direction dir)
@@ -613,6 +635,8 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 	if (!strcmp(name, "import") && b >= 0 && b <= KIND_VMALLOC) {
 		ret = ptest_cmd_import(a, b);
 		snprintf(arg, sizeof(arg), "%d", b);
+	} else if (!strcmp(name, "attach")) {
+		ret = ptest_cmd_attach(a);
 	} else if (!strcmp(name, "direction")) {
 		ret = ptest_cmd_direction(a);
 	} else if (!strcmp(name, "remap") && a >= 0 && a <= KIND_VMALLOC) {
@@ -625,7 +649,7 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 	} else if (!strcmp(name, "unregister")) {
 		ptest_dev_del();
 		ret = ptest_dev_add();
-	} else if (!strcmp(name, "revoked") && a >= 0 && a <= KIND_VMALLOC &&
+	} else if (!strcmp(name, "revoked") && a >= 0 && a <= IMP_FOREIGN &&
 		   sscanf(buf, "%*s %*d %23s", arg) == 1) {
 		ret = ptest_cmd_revoked(a);
 	} else if (!strcmp(name, "freed") && a >= 0 && a <= KIND_VMALLOC) {
@@ -713,6 +737,7 @@ static void __exit ptest_exit(void)
 			     "module-unload");
 	}
 	ptest_imp_release(&ptest.imp[KIND_VMALLOC]);
+	ptest_imp_release(&ptest.imp[IMP_FOREIGN]);
 	faux_device_destroy(ptest.fdev);
 	pr_info("1..%d\n", ptest.tests);
 	pr_info("# p2p_mmap_test: %d of %d failed\n", ptest.failed,
