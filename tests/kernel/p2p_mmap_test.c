@@ -436,6 +436,24 @@ static int ptest_imp_map(struct ptest_importer *imp,
 
 /* -------- the commands -------- */
 
+/* Attach, map and vmap: a slot's importer in use, or nothing. */
+static int ptest_imp_open(struct ptest_importer *imp, int fd,
+			  enum dma_data_direction dir)
+{
+	int ret;
+
+	ret = ptest_imp_attach(imp, fd);
+	if (ret)
+		return ptest_expect(false, ret, "attach: %d", ret);
+
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	ret = ptest_imp_map(imp, dir);
+	dma_resv_unlock(imp->dmabuf->resv);
+	if (ret)
+		ptest_imp_release(imp);
+	return ret;
+}
+
 static int ptest_cmd_import(int fd, int kind)
 {
 	static const enum dma_data_direction dirs[] = {
@@ -446,21 +464,18 @@ static int ptest_cmd_import(int fd, int kind)
 	u32 seen;
 	int ret;
 
-	ret = ptest_imp_attach(imp, fd);
+	ret = ptest_imp_open(imp, fd, dirs[kind]);
 	if (ret)
-		return ptest_expect(false, ret, "attach: %d", ret);
+		return ret;
 
+	/* Userspace wrote the magic through its mmap of the entry ... */
 	dma_resv_lock(imp->dmabuf->resv, NULL);
-	ret = ptest_imp_map(imp, dirs[kind]);
-	if (!ret) {
-		/* Userspace wrote the magic through its mmap of the entry. */
-		seen = iosys_map_rd(&imp->map, 0, u32);
-		ret = ptest_expect(seen == PTEST_MAGIC(kind), -EIO,
-				   "vmap reads %#x, userspace wrote %#x",
-				   seen, PTEST_MAGIC(kind));
-		/* ... and sees ours at the second word. */
-		iosys_map_wr(&imp->map, sizeof(u32), u32, ~PTEST_MAGIC(kind));
-	}
+	seen = iosys_map_rd(&imp->map, 0, u32);
+	ret = ptest_expect(seen == PTEST_MAGIC(kind), -EIO,
+			   "vmap reads %#x, userspace wrote %#x",
+			   seen, PTEST_MAGIC(kind));
+	/* ... and sees ours at the second word. */
+	iosys_map_wr(&imp->map, sizeof(u32), u32, ~PTEST_MAGIC(kind));
 	dma_resv_unlock(imp->dmabuf->resv);
 	if (ret)
 		ptest_imp_release(imp);
@@ -481,23 +496,6 @@ static int ptest_vmap_refused(struct dma_buf *dmabuf)
 	ret = dmabuf->ops->vmap(dmabuf, &map);
 	if (!ret)
 		dmabuf->ops->vunmap(dmabuf, &map);
-	return ret;
-}
-
-static int ptest_cmd_attach(int fd)
-{
-	struct ptest_importer *imp = &ptest.imp[IMP_FOREIGN];
-	int ret;
-
-	ret = ptest_imp_attach(imp, fd);
-	if (ret)
-		return ptest_expect(false, ret, "attach: %d", ret);
-
-	dma_resv_lock(imp->dmabuf->resv, NULL);
-	ret = ptest_imp_map(imp, DMA_FROM_DEVICE);
-	dma_resv_unlock(imp->dmabuf->resv);
-	if (ret)
-		ptest_imp_release(imp);
 	return ret;
 }
 
@@ -636,7 +634,8 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 		ret = ptest_cmd_import(a, b);
 		snprintf(arg, sizeof(arg), "%d", b);
 	} else if (!strcmp(name, "attach")) {
-		ret = ptest_cmd_attach(a);
+		ret = ptest_imp_open(&ptest.imp[IMP_FOREIGN], a,
+				     DMA_FROM_DEVICE);
 	} else if (!strcmp(name, "direction")) {
 		ret = ptest_cmd_direction(a);
 	} else if (!strcmp(name, "remap") && a >= 0 && a <= KIND_VMALLOC) {
