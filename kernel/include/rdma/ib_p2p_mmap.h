@@ -104,6 +104,13 @@ int rdma_user_mmap_entry_insert_bar(struct ib_ucontext *ucontext,
 				    struct pci_dev *pdev, phys_addr_t phys,
 				    size_t length, enum rdma_p2p_cache cache,
 				    u32 peer_access);
+int rdma_user_mmap_entry_insert_bar_range(struct ib_ucontext *ucontext,
+					  struct rdma_user_mmap_entry *entry,
+					  struct pci_dev *pdev,
+					  phys_addr_t phys, size_t length,
+					  enum rdma_p2p_cache cache,
+					  u32 peer_access, u32 min_pgoff,
+					  u32 max_pgoff);
 int rdma_user_mmap_entry_insert_host(struct ib_ucontext *ucontext,
 				     struct rdma_user_mmap_entry *entry,
 				     void *kaddr, size_t length,
@@ -119,6 +126,17 @@ rdma_user_mmap_entry_insert_bar(struct ib_ucontext *ucontext,
 				struct pci_dev *pdev, phys_addr_t phys,
 				size_t length, enum rdma_p2p_cache cache,
 				u32 peer_access)
+{
+	return -EOPNOTSUPP;
+}
+
+static inline int
+rdma_user_mmap_entry_insert_bar_range(struct ib_ucontext *ucontext,
+				      struct rdma_user_mmap_entry *entry,
+				      struct pci_dev *pdev, phys_addr_t phys,
+				      size_t length, enum rdma_p2p_cache cache,
+				      u32 peer_access, u32 min_pgoff,
+				      u32 max_pgoff)
 {
 	return -EOPNOTSUPP;
 }

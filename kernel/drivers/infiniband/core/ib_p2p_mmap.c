@@ -189,7 +189,7 @@ static int p2p_phys_to_bar(struct pci_dev *pdev, phys_addr_t phys,
 }
 
 /**
- * rdma_user_mmap_entry_insert_bar() - Insert an mmap entry for BAR pages
+ * rdma_user_mmap_entry_insert_bar_range() - Insert an mmap entry for BAR pages
  * @ucontext: associated user context
  * @entry: the driver's entry, allocated zeroed; the driver frees it in its
  *	ops.mmap_free as for rdma_user_mmap_entry_insert()
@@ -199,6 +199,8 @@ static int p2p_phys_to_bar(struct pci_dev *pdev, phys_addr_t phys,
  * @cache: CPU caching of the userspace and vmap mappings
  * @peer_access: RDMA_P2P_PEER_* a dma-buf importer is granted; a doorbell
  *	is usually exported write-only
+ * @min_pgoff: lowest mmap page offset the entry may get
+ * @max_pgoff: highest mmap page offset the entry may get
  *
  * The p2p_ioremap style of inserting doorbell pages: the entry can be mapped
  * with rdma_user_mmap_p2p() and exported through UVERBS_METHOD_DMABUF_ALLOC
@@ -208,14 +210,20 @@ static int p2p_phys_to_bar(struct pci_dev *pdev, phys_addr_t phys,
  *
  * @pdev must outlive the ib_device, as it does for every PCI driver.
  *
+ * For drivers that encode a command in their mmap offsets, the entry is
+ * placed between @min_pgoff and @max_pgoff, as with
+ * rdma_user_mmap_entry_insert_range().
+ *
  * Return: 0 on success, -EINVAL on bad arguments, -ENOMEM when the mmap_xa
- * has no room.
+ * has no room in the range.
  */
-int rdma_user_mmap_entry_insert_bar(struct ib_ucontext *ucontext,
-				    struct rdma_user_mmap_entry *entry,
-				    struct pci_dev *pdev, phys_addr_t phys,
-				    size_t length, enum rdma_p2p_cache cache,
-				    u32 peer_access)
+int rdma_user_mmap_entry_insert_bar_range(struct ib_ucontext *ucontext,
+					  struct rdma_user_mmap_entry *entry,
+					  struct pci_dev *pdev,
+					  phys_addr_t phys, size_t length,
+					  enum rdma_p2p_cache cache,
+					  u32 peer_access, u32 min_pgoff,
+					  u32 max_pgoff)
 {
 	int bar;
 	int ret;
@@ -244,10 +252,38 @@ int rdma_user_mmap_entry_insert_bar(struct ib_ucontext *ucontext,
 	entry->p2p.ops = &p2p_bar_ops;
 
 	/* The xa_lock in the insert publishes the p2p state with the entry. */
-	ret = rdma_user_mmap_entry_insert(ucontext, entry, length);
+	ret = rdma_user_mmap_entry_insert_range(ucontext, entry, length,
+						min_pgoff, max_pgoff);
 	if (ret)
 		entry->p2p.ops = NULL;
 	return ret;
+}
+EXPORT_SYMBOL(rdma_user_mmap_entry_insert_bar_range);
+
+/**
+ * rdma_user_mmap_entry_insert_bar() - Insert an mmap entry for BAR pages
+ * @ucontext: associated user context
+ * @entry: the driver's entry, allocated zeroed
+ * @pdev: PCI function whose memory BAR holds the pages
+ * @phys: CPU physical address of the first page, page aligned
+ * @length: bytes to map, rounded up to whole pages that must lie in one BAR
+ * @cache: CPU caching of the userspace and vmap mappings
+ * @peer_access: RDMA_P2P_PEER_* a dma-buf importer is granted
+ *
+ * rdma_user_mmap_entry_insert_bar_range() at any mmap offset.
+ *
+ * Return: 0 on success, -EINVAL on bad arguments, -ENOMEM when the mmap_xa
+ * has no room.
+ */
+int rdma_user_mmap_entry_insert_bar(struct ib_ucontext *ucontext,
+				    struct rdma_user_mmap_entry *entry,
+				    struct pci_dev *pdev, phys_addr_t phys,
+				    size_t length, enum rdma_p2p_cache cache,
+				    u32 peer_access)
+{
+	return rdma_user_mmap_entry_insert_bar_range(ucontext, entry, pdev,
+						     phys, length, cache,
+						     peer_access, 0, U32_MAX);
 }
 EXPORT_SYMBOL(rdma_user_mmap_entry_insert_bar);
 

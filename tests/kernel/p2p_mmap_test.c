@@ -1,0 +1,749 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * KTAP test of the p2p mmap-entry layer (include/rdma/ib_p2p_mmap.h).
+ *
+ * The module registers a minimal fake ib_device, "p2ptest%d", whose
+ * ucontexts get three entries: a 2-page host entry from the page allocator
+ * (peer read+write), a 1-page vmalloc_user() entry (peer write only) and a
+ * 1-page entry inserted without p2p ops. A faux device with a DMA mask is
+ * both the ib_device's DMA device and the test importer's device.
+ *
+ * Userspace (tests/programs/p2p_mmap_ktest.c) creates contexts, mmaps and
+ * exports entries through UVERBS_METHOD_DMABUF_ALLOC and drives the checks
+ * by writing commands to /sys/kernel/debug/p2p_mmap_test/ctl:
+ *
+ *   import FD KIND      dynamic-attach a test importer, map, vmap, check data
+ *   attach FD           the same for another driver's doorbell export (rxe):
+ *                       map for a peer write, vmap; "revoked 2 NAME" checks it
+ *   direction FD        map directions against a write-only entry
+ *   remap KIND          invalidate without revoke; re-map and re-vmap succeed
+ *   remove KIND         the driver removes the entry (QP destroy)
+ *   disassociate        rdma_user_mmap_disassociate()
+ *   unregister          unregister and register the ib_device again
+ *   revoked KIND NAME   the importer was invalidated and unmapped; map and
+ *                       vmap now fail with -ENODEV; drop the import
+ *   freed KIND          mmap_free ran, after the importer had stopped
+ *
+ * KIND is 0 (host) or 1 (vmalloc). Each command prints one KTAP result and
+ * fails the write with the errno of a failed check. Module unload unregisters
+ * the device, checks that a held import was revoked, and prints the plan.
+ */
+
+#include <linux/debugfs.h>
+#include <linux/device/faux.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-mapping.h>
+#include <linux/dma-resv.h>
+#include <linux/iosys-map.h>
+#include <linux/module.h>
+#include <linux/vmalloc.h>
+#include <rdma/ib_verbs.h>
+#include <rdma/ib_p2p_mmap.h>
+
+MODULE_IMPORT_NS("DMA_BUF");
+
+enum { KIND_HOST, KIND_VMALLOC, KIND_PLAIN, NR_KINDS };
+
+/* Importer slot for another driver's export (an rxe doorbell page). */
+#define IMP_FOREIGN KIND_PLAIN
+
+#define PTEST_MAGIC(kind) (0x5a5a0000u + (kind))
+
+struct ptest_entry {
+	struct rdma_user_mmap_entry rdma;
+	int kind;
+	void *kaddr;
+	size_t size;
+};
+
+struct ptest_ucontext {
+	struct ib_ucontext ibuc;
+	struct ptest_entry *entries[NR_KINDS];
+};
+
+struct ptest_dev {
+	struct ib_device ibdev;
+};
+
+/* A test importer: one dynamic attachment, its mapping and vmap. */
+struct ptest_importer {
+	struct dma_buf *dmabuf;
+	struct dma_buf_attachment *attach;
+	enum dma_data_direction dir;
+	struct sg_table *sgt;
+	struct iosys_map map;
+	bool invalidated;
+	int stop_seq;
+};
+
+static struct {
+	struct faux_device *fdev;
+	struct device_dma_parameters dma_parms;
+	struct ib_device *ibdev;
+	struct dentry *dir;
+	struct mutex lock; /* serializes commands */
+	struct ptest_ucontext *last_uctx;
+	int live_uctx;
+	struct ptest_importer imp[NR_KINDS];
+	int free_seq[NR_KINDS];
+	atomic_t seq;
+	int tests;
+	int failed;
+} ptest;
+
+static int ptest_result(int ret, const char *name, const char *arg)
+{
+	ptest.tests++;
+	if (ret)
+		ptest.failed++;
+	pr_info("%sok %d %s%s%s\n", ret ? "not " : "", ptest.tests, name,
+		arg ? "-" : "", arg ?: "");
+	return ret;
+}
+
+#define ptest_expect(cond, ret, fmt, ...)				\
+	({								\
+		bool __ok = (cond);					\
+		if (!__ok)						\
+			pr_info("# %s: " fmt "\n", __func__, ##__VA_ARGS__); \
+		__ok ? 0 : (ret);					\
+	})
+
+/* -------- the fake driver -------- */
+
+static int ptest_query_device(struct ib_device *ibdev,
+			      struct ib_device_attr *attr,
+			      struct ib_udata *udata)
+{
+	return 0;
+}
+
+static int ptest_query_port(struct ib_device *ibdev, u32 port,
+			    struct ib_port_attr *attr)
+{
+	attr->state = IB_PORT_DOWN;
+	attr->max_mtu = IB_MTU_4096;
+	attr->active_mtu = IB_MTU_4096;
+	return 0;
+}
+
+static int ptest_get_port_immutable(struct ib_device *ibdev, u32 port,
+				    struct ib_port_immutable *immutable)
+{
+	return 0;
+}
+
+static struct ptest_entry *ptest_entry_add(struct ptest_ucontext *uctx,
+					   int kind)
+{
+	static const size_t sizes[NR_KINDS] = {
+		[KIND_HOST] = 2 * PAGE_SIZE,
+		[KIND_VMALLOC] = PAGE_SIZE,
+		[KIND_PLAIN] = PAGE_SIZE,
+	};
+	struct ptest_entry *e;
+	int ret;
+
+	e = kzalloc_obj(*e);
+	if (!e)
+		return ERR_PTR(-ENOMEM);
+	e->kind = kind;
+	e->size = sizes[kind];
+
+	switch (kind) {
+	case KIND_HOST:
+		e->kaddr = alloc_pages_exact(e->size, GFP_KERNEL | __GFP_ZERO);
+		break;
+	case KIND_VMALLOC:
+		e->kaddr = vmalloc_user(e->size);
+		break;
+	}
+	if (kind != KIND_PLAIN && !e->kaddr) {
+		kfree(e);
+		return ERR_PTR(-ENOMEM);
+	}
+
+	switch (kind) {
+	case KIND_HOST:
+		ret = rdma_user_mmap_entry_insert_host(&uctx->ibuc, &e->rdma,
+						       e->kaddr, e->size,
+						       RDMA_P2P_PEER_READ |
+						       RDMA_P2P_PEER_WRITE);
+		break;
+	case KIND_VMALLOC:
+		ret = rdma_user_mmap_entry_insert_host(&uctx->ibuc, &e->rdma,
+						       e->kaddr, e->size,
+						       RDMA_P2P_PEER_WRITE);
+		break;
+	default:
+		ret = rdma_user_mmap_entry_insert(&uctx->ibuc, &e->rdma,
+						  e->size);
+		break;
+	}
+	if (ret) {
+		if (kind == KIND_HOST)
+			free_pages_exact(e->kaddr, e->size);
+		else
+			vfree(e->kaddr);
+		kfree(e);
+		return ERR_PTR(ret);
+	}
+	return e;
+}
+
+static int ptest_alloc_ucontext(struct ib_ucontext *ibuc,
+				struct ib_udata *udata)
+{
+	struct ptest_ucontext *uctx =
+		container_of(ibuc, struct ptest_ucontext, ibuc);
+	struct ptest_entry *pad = NULL;
+	int kind, ret = 0;
+
+	mutex_lock(&ptest.lock);
+	/*
+	 * Shift the entries of a context that is alone by one page, so that
+	 * a second context's entries sit at offsets that are not entry starts
+	 * here: exporting the other context's offset must fail.
+	 */
+	if (!ptest.live_uctx) {
+		pad = ptest_entry_add(uctx, KIND_PLAIN);
+		if (IS_ERR(pad)) {
+			ret = PTR_ERR(pad);
+			goto out;
+		}
+	}
+	for (kind = 0; kind < NR_KINDS; kind++) {
+		struct ptest_entry *e = ptest_entry_add(uctx, kind);
+
+		if (IS_ERR(e)) {
+			ret = PTR_ERR(e);
+			break;
+		}
+		uctx->entries[kind] = e;
+	}
+	/* Only the pad's insert reference: mmap_free runs on removal. */
+	if (pad)
+		rdma_user_mmap_entry_remove(&pad->rdma);
+	ptest_result(ret, "insert-entries", NULL);
+	if (ret) {
+		for (kind = 0; kind < NR_KINDS; kind++)
+			if (uctx->entries[kind])
+				rdma_user_mmap_entry_remove(&uctx->entries[kind]->rdma);
+		goto out;
+	}
+	ptest.live_uctx++;
+	ptest.last_uctx = uctx;
+out:
+	mutex_unlock(&ptest.lock);
+	return ret;
+}
+
+static void ptest_dealloc_ucontext(struct ib_ucontext *ibuc)
+{
+	struct ptest_ucontext *uctx =
+		container_of(ibuc, struct ptest_ucontext, ibuc);
+	int kind;
+
+	/* No lock: may run under a command (unregister) that holds it. */
+	for (kind = 0; kind < NR_KINDS; kind++)
+		if (uctx->entries[kind])
+			rdma_user_mmap_entry_remove(&uctx->entries[kind]->rdma);
+	ptest.live_uctx--;
+	if (ptest.last_uctx == uctx)
+		ptest.last_uctx = NULL;
+}
+
+static void ptest_disassociate_ucontext(struct ib_ucontext *ibuc)
+{
+}
+
+static int ptest_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
+{
+	struct rdma_user_mmap_entry *entry;
+	int ret;
+
+	entry = rdma_user_mmap_entry_get(ibuc, vma);
+	if (!entry)
+		return -EINVAL;
+	ret = rdma_user_mmap_p2p(ibuc, vma, entry);
+	rdma_user_mmap_entry_put(entry);
+	return ret;
+}
+
+static void ptest_mmap_free(struct rdma_user_mmap_entry *entry)
+{
+	struct ptest_entry *e = container_of(entry, struct ptest_entry, rdma);
+
+	if (rdma_user_mmap_entry_is_p2p(entry)) {
+		/*
+		 * Importers stopped before this: the poisoned pages catch a
+		 * late write under page_poison/slub_debug/KFENCE.
+		 */
+		ptest.free_seq[e->kind] = atomic_inc_return(&ptest.seq);
+		if (e->kind == KIND_HOST)
+			free_pages_exact(e->kaddr, e->size);
+		else
+			vfree(e->kaddr);
+	}
+	kfree(e);
+}
+
+static const struct ib_device_ops ptest_dev_ops = {
+	.owner = THIS_MODULE,
+	.driver_id = RDMA_DRIVER_UNKNOWN,
+	.uverbs_abi_ver = 1,
+
+	.alloc_ucontext = ptest_alloc_ucontext,
+	.dealloc_ucontext = ptest_dealloc_ucontext,
+	.disassociate_ucontext = ptest_disassociate_ucontext,
+	.get_port_immutable = ptest_get_port_immutable,
+	.mmap = ptest_mmap,
+	.mmap_free = ptest_mmap_free,
+	.query_device = ptest_query_device,
+	.query_port = ptest_query_port,
+
+	INIT_RDMA_OBJ_SIZE(ib_ucontext, ptest_ucontext, ibuc),
+};
+
+static int ptest_dev_add(void)
+{
+	struct ptest_dev *pdev;
+	int ret;
+
+	pdev = ib_alloc_device(ptest_dev, ibdev);
+	if (!pdev)
+		return -ENOMEM;
+	ptest.ibdev = &pdev->ibdev;
+	ptest.ibdev->node_type = RDMA_NODE_UNSPECIFIED;
+	ptest.ibdev->phys_port_cnt = 1;
+	ptest.ibdev->num_comp_vectors = 1;
+	ib_set_device_ops(ptest.ibdev, &ptest_dev_ops);
+	ret = ib_register_device(ptest.ibdev, "p2ptest%d", &ptest.fdev->dev);
+	if (ret) {
+		ib_dealloc_device(ptest.ibdev);
+		ptest.ibdev = NULL;
+	}
+	return ret;
+}
+
+static void ptest_dev_del(void)
+{
+	if (!ptest.ibdev)
+		return;
+	ib_unregister_device(ptest.ibdev);
+	ib_dealloc_device(ptest.ibdev);
+	ptest.ibdev = NULL;
+}
+
+/* -------- the test importer -------- */
+
+static void ptest_imp_stop(struct ptest_importer *imp)
+{
+	dma_resv_assert_held(imp->dmabuf->resv);
+	if (!iosys_map_is_null(&imp->map)) {
+		dma_buf_vunmap(imp->dmabuf, &imp->map);
+		iosys_map_clear(&imp->map);
+	}
+	if (imp->sgt) {
+		dma_buf_unmap_attachment(imp->attach, imp->sgt, imp->dir);
+		imp->sgt = NULL;
+	}
+	imp->stop_seq = atomic_inc_return(&ptest.seq);
+}
+
+/* Called under the dma_resv lock: stop using the pages, right now. */
+static void ptest_invalidate(struct dma_buf_attachment *attach)
+{
+	struct ptest_importer *imp = attach->importer_priv;
+
+	/*
+	 * A last write while still mapped. Were the pages freed before this
+	 * callback, it would hit poisoned (page_poison) or unmapped (vfree)
+	 * memory and the guest's log would report it.
+	 */
+	if (!iosys_map_is_null(&imp->map))
+		iosys_map_wr(&imp->map, 2 * sizeof(u32), u32, 0xdeadbeef);
+	imp->invalidated = true;
+	ptest_imp_stop(imp);
+}
+
+static const struct dma_buf_attach_ops ptest_importer_ops = {
+	.allow_peer2peer = false,
+	.invalidate_mappings = ptest_invalidate,
+};
+
+static int ptest_imp_attach(struct ptest_importer *imp, int fd)
+{
+	memset(imp, 0, sizeof(*imp));
+	imp->dmabuf = dma_buf_get(fd);
+	if (IS_ERR(imp->dmabuf)) {
+		int ret = PTR_ERR(imp->dmabuf);
+
+		imp->dmabuf = NULL;
+		return ret;
+	}
+	imp->attach = dma_buf_dynamic_attach(imp->dmabuf, &ptest.fdev->dev,
+					     &ptest_importer_ops, imp);
+	if (IS_ERR(imp->attach)) {
+		int ret = PTR_ERR(imp->attach);
+
+		dma_buf_put(imp->dmabuf);
+		imp->dmabuf = NULL;
+		return ret;
+	}
+	return 0;
+}
+
+static void ptest_imp_release(struct ptest_importer *imp)
+{
+	if (!imp->dmabuf)
+		return;
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	if (imp->sgt || !iosys_map_is_null(&imp->map))
+		ptest_imp_stop(imp);
+	dma_resv_unlock(imp->dmabuf->resv);
+	dma_buf_detach(imp->dmabuf, imp->attach);
+	dma_buf_put(imp->dmabuf);
+	imp->dmabuf = NULL;
+}
+
+/* Map and vmap under the resv lock; check the mapping covers the buffer. */
+static int ptest_imp_map(struct ptest_importer *imp,
+			 enum dma_data_direction dir)
+{
+	struct scatterlist *sg;
+	size_t len = 0;
+	int i, ret;
+
+	dma_resv_assert_held(imp->dmabuf->resv);
+	imp->sgt = dma_buf_map_attachment(imp->attach, dir);
+	if (IS_ERR(imp->sgt)) {
+		ret = PTR_ERR(imp->sgt);
+		imp->sgt = NULL;
+		return ret;
+	}
+	imp->dir = dir;
+	for_each_sgtable_dma_sg(imp->sgt, sg, i)
+		len += sg_dma_len(sg);
+	ret = ptest_expect(len == imp->dmabuf->size, -EIO,
+			   "mapped %zu of %zu bytes", len, imp->dmabuf->size);
+	if (ret)
+		return ret;
+
+	ret = dma_buf_vmap(imp->dmabuf, &imp->map);
+	return ptest_expect(!ret, ret, "vmap: %d", ret);
+}
+
+/* -------- the commands -------- */
+
+/* Attach, map and vmap: a slot's importer in use, or nothing. */
+static int ptest_imp_open(struct ptest_importer *imp, int fd,
+			  enum dma_data_direction dir)
+{
+	int ret;
+
+	ret = ptest_imp_attach(imp, fd);
+	if (ret)
+		return ptest_expect(false, ret, "attach: %d", ret);
+
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	ret = ptest_imp_map(imp, dir);
+	dma_resv_unlock(imp->dmabuf->resv);
+	if (ret)
+		ptest_imp_release(imp);
+	return ret;
+}
+
+static int ptest_cmd_import(int fd, int kind)
+{
+	static const enum dma_data_direction dirs[] = {
+		[KIND_HOST] = DMA_BIDIRECTIONAL,
+		[KIND_VMALLOC] = DMA_FROM_DEVICE,
+	};
+	struct ptest_importer *imp = &ptest.imp[kind];
+	u32 seen;
+	int ret;
+
+	ret = ptest_imp_open(imp, fd, dirs[kind]);
+	if (ret)
+		return ret;
+
+	/* Userspace wrote the magic through its mmap of the entry ... */
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	seen = iosys_map_rd(&imp->map, 0, u32);
+	ret = ptest_expect(seen == PTEST_MAGIC(kind), -EIO,
+			   "vmap reads %#x, userspace wrote %#x",
+			   seen, PTEST_MAGIC(kind));
+	/* ... and sees ours at the second word. */
+	iosys_map_wr(&imp->map, sizeof(u32), u32, ~PTEST_MAGIC(kind));
+	dma_resv_unlock(imp->dmabuf->resv);
+	if (ret)
+		ptest_imp_release(imp);
+	return ret;
+}
+
+/*
+ * The exporter's vmap op, called directly where it must refuse: the dma-buf
+ * core WARNs once when an exporter's vmap fails, which importers that obey
+ * invalidation never see. The errno is what dma_buf_vmap() would return.
+ */
+static int ptest_vmap_refused(struct dma_buf *dmabuf)
+{
+	struct iosys_map map;
+	int ret;
+
+	dma_resv_assert_held(dmabuf->resv);
+	ret = dmabuf->ops->vmap(dmabuf, &map);
+	if (!ret)
+		dmabuf->ops->vunmap(dmabuf, &map);
+	return ret;
+}
+
+/* A peer read of a write-only entry is refused with -EACCES. */
+static int ptest_map_refused(struct ptest_importer *imp,
+			     enum dma_data_direction dir)
+{
+	struct sg_table *sgt = dma_buf_map_attachment(imp->attach, dir);
+
+	if (!IS_ERR(sgt)) {
+		dma_buf_unmap_attachment(imp->attach, sgt, dir);
+		return ptest_expect(false, -EIO, "direction %d was mapped", dir);
+	}
+	return ptest_expect(PTR_ERR(sgt) == -EACCES, -EIO,
+			    "direction %d: %ld, not -EACCES", dir, PTR_ERR(sgt));
+}
+
+static int ptest_cmd_direction(int fd)
+{
+	struct ptest_importer imp;
+	int ret, ret2, ret3;
+
+	ret = ptest_imp_attach(&imp, fd);
+	if (ret)
+		return ptest_expect(false, ret, "attach: %d", ret);
+
+	dma_resv_lock(imp.dmabuf->resv, NULL);
+	ret = ptest_map_refused(&imp, DMA_TO_DEVICE);
+	ret2 = ptest_map_refused(&imp, DMA_BIDIRECTIONAL);
+	ret3 = ptest_imp_map(&imp, DMA_FROM_DEVICE);
+	dma_resv_unlock(imp.dmabuf->resv);
+	ptest_imp_release(&imp);
+	if (ret || ret2 || ret3)
+		return ret ?: ret2 ?: ret3;
+
+	/* Without an importer that obeys invalidation, no vmap. */
+	imp.dmabuf = dma_buf_get(fd);
+	if (IS_ERR(imp.dmabuf))
+		return PTR_ERR(imp.dmabuf);
+	dma_resv_lock(imp.dmabuf->resv, NULL);
+	ret = ptest_vmap_refused(imp.dmabuf);
+	dma_resv_unlock(imp.dmabuf->resv);
+	dma_buf_put(imp.dmabuf);
+	return ptest_expect(ret == -EINVAL, -EIO,
+			    "vmap without a dynamic importer: %d", ret);
+}
+
+static int ptest_cmd_remap(int kind)
+{
+	struct ptest_importer *imp = &ptest.imp[kind];
+	int ret;
+
+	if (!imp->dmabuf)
+		return -ENOENT;
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	imp->invalidated = false;
+	dma_buf_invalidate_mappings(imp->dmabuf);
+	ret = ptest_expect(imp->invalidated && !imp->sgt &&
+			   iosys_map_is_null(&imp->map), -EIO,
+			   "invalidation did not reach the importer");
+	/* A mapping that succeeded once succeeds again. */
+	if (!ret)
+		ret = ptest_imp_map(imp, imp->dir);
+	dma_resv_unlock(imp->dmabuf->resv);
+	return ret;
+}
+
+static int ptest_cmd_remove(int kind)
+{
+	struct ptest_ucontext *uctx = ptest.last_uctx;
+	struct ptest_entry *e;
+
+	if (!uctx || !uctx->entries[kind])
+		return -ENOENT;
+	e = uctx->entries[kind];
+	uctx->entries[kind] = NULL;
+	rdma_user_mmap_entry_remove(&e->rdma);
+	return 0;
+}
+
+static int ptest_cmd_revoked(int kind)
+{
+	struct ptest_importer *imp = &ptest.imp[kind];
+	struct sg_table *sgt;
+	int ret, vret;
+
+	if (!imp->dmabuf)
+		return -ENOENT;
+	ret = ptest_expect(imp->invalidated && !imp->sgt &&
+			   iosys_map_is_null(&imp->map), -EIO,
+			   "importer not invalidated (%d) or still mapped",
+			   imp->invalidated);
+
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	sgt = dma_buf_map_attachment(imp->attach, imp->dir);
+	vret = ptest_vmap_refused(imp->dmabuf);
+	dma_resv_unlock(imp->dmabuf->resv);
+	if (!IS_ERR(sgt)) {
+		dma_buf_unmap_attachment_unlocked(imp->attach, sgt, imp->dir);
+		ret = ptest_expect(false, -EIO, "map after revoke succeeded");
+	} else if (PTR_ERR(sgt) != -ENODEV) {
+		ret = ptest_expect(false, -EIO, "map after revoke: %ld",
+				   PTR_ERR(sgt));
+	}
+	if (vret != -ENODEV)
+		ret = ptest_expect(false, -EIO, "vmap after revoke: %d", vret);
+	ptest_imp_release(imp);
+	return ret;
+}
+
+static int ptest_cmd_freed(int kind)
+{
+	int freed = ptest.free_seq[kind], stopped = ptest.imp[kind].stop_seq;
+
+	return ptest_expect(freed && freed > stopped, -EIO,
+			    "mmap_free at %d, importer stopped at %d",
+			    freed, stopped);
+}
+
+static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
+			       size_t len, loff_t *ppos)
+{
+	char buf[64], name[24] = "", arg[24] = "";
+	int a = -1, b = -1, ret;
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, len))
+		return -EFAULT;
+	buf[len] = 0;
+	if (sscanf(buf, "%23s %d %d", name, &a, &b) < 1)
+		return -EINVAL;
+
+	mutex_lock(&ptest.lock);
+	if (!strcmp(name, "import") && b >= 0 && b <= KIND_VMALLOC) {
+		ret = ptest_cmd_import(a, b);
+		snprintf(arg, sizeof(arg), "%d", b);
+	} else if (!strcmp(name, "attach")) {
+		ret = ptest_imp_open(&ptest.imp[IMP_FOREIGN], a,
+				     DMA_FROM_DEVICE);
+	} else if (!strcmp(name, "direction")) {
+		ret = ptest_cmd_direction(a);
+	} else if (!strcmp(name, "remap") && a >= 0 && a <= KIND_VMALLOC) {
+		ret = ptest_cmd_remap(a);
+	} else if (!strcmp(name, "remove") && a >= 0 && a <= KIND_VMALLOC) {
+		ret = ptest_cmd_remove(a);
+	} else if (!strcmp(name, "disassociate")) {
+		rdma_user_mmap_disassociate(ptest.ibdev);
+		ret = 0;
+	} else if (!strcmp(name, "unregister")) {
+		ptest_dev_del();
+		ret = ptest_dev_add();
+	} else if (!strcmp(name, "revoked") && a >= 0 && a <= IMP_FOREIGN &&
+		   sscanf(buf, "%*s %*d %23s", arg) == 1) {
+		ret = ptest_cmd_revoked(a);
+	} else if (!strcmp(name, "freed") && a >= 0 && a <= KIND_VMALLOC) {
+		ret = ptest_cmd_freed(a);
+	} else {
+		mutex_unlock(&ptest.lock);
+		return -EINVAL;
+	}
+	ptest_result(ret, name, arg[0] ? arg : NULL);
+	mutex_unlock(&ptest.lock);
+	return ret ?: len;
+}
+
+/* "HOST VMALLOC PLAIN": mmap offsets of the newest context's entries. */
+static ssize_t ptest_offsets_read(struct file *file, char __user *ubuf,
+				  size_t len, loff_t *ppos)
+{
+	struct ptest_ucontext *uctx;
+	char buf[96] = "";
+	int kind, n = 0;
+
+	mutex_lock(&ptest.lock);
+	uctx = ptest.last_uctx;
+	for (kind = 0; uctx && kind < NR_KINDS; kind++)
+		n += scnprintf(buf + n, sizeof(buf) - n, "%llu ",
+			       uctx->entries[kind] ?
+			       rdma_user_mmap_get_offset(&uctx->entries[kind]->rdma) :
+			       ~0ULL);
+	mutex_unlock(&ptest.lock);
+	if (!n)
+		return -ENOENT;
+	buf[n - 1] = '\n';
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static const struct file_operations ptest_ctl_fops = {
+	.owner = THIS_MODULE,
+	.write = ptest_ctl_write,
+};
+
+static const struct file_operations ptest_offsets_fops = {
+	.owner = THIS_MODULE,
+	.read = ptest_offsets_read,
+};
+
+static int __init ptest_init(void)
+{
+	int ret;
+
+	mutex_init(&ptest.lock);
+	pr_info("TAP version 13\n");
+	ptest.fdev = faux_device_create("p2p_mmap_test", NULL, NULL);
+	if (!ptest.fdev)
+		return -ENODEV;
+	ptest.fdev->dev.dma_parms = &ptest.dma_parms;
+	ret = dma_coerce_mask_and_coherent(&ptest.fdev->dev, DMA_BIT_MASK(64));
+	if (ret)
+		goto err_fdev;
+	ret = ptest_dev_add();
+	if (ret)
+		goto err_fdev;
+	ptest.dir = debugfs_create_dir("p2p_mmap_test", NULL);
+	debugfs_create_file("ctl", 0200, ptest.dir, NULL, &ptest_ctl_fops);
+	debugfs_create_file("offsets", 0400, ptest.dir, NULL,
+			    &ptest_offsets_fops);
+	return 0;
+
+err_fdev:
+	faux_device_destroy(ptest.fdev);
+	return ret;
+}
+
+static void __exit ptest_exit(void)
+{
+	struct ptest_importer *imp = &ptest.imp[KIND_HOST];
+	bool held = imp->dmabuf;
+
+	debugfs_remove_recursive(ptest.dir);
+	/* Module unload: the device goes, a held import must be revoked. */
+	ptest_dev_del();
+	if (held) {
+		ptest_result(ptest_cmd_revoked(KIND_HOST), "revoked",
+			     "module-unload");
+		ptest_result(ptest_cmd_freed(KIND_HOST), "freed",
+			     "module-unload");
+	}
+	ptest_imp_release(&ptest.imp[KIND_VMALLOC]);
+	ptest_imp_release(&ptest.imp[IMP_FOREIGN]);
+	faux_device_destroy(ptest.fdev);
+	pr_info("1..%d\n", ptest.tests);
+	pr_info("# p2p_mmap_test: %d of %d failed\n", ptest.failed,
+		ptest.tests);
+}
+
+module_init(ptest_init);
+module_exit(ptest_exit);
+MODULE_DESCRIPTION("KTAP test of the RDMA p2p mmap-entry layer");
+MODULE_LICENSE("Dual BSD/GPL");
