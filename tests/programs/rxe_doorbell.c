@@ -107,7 +107,7 @@ static void t_basic(int mode_off)
 	ok("a doorbell mapping cannot be larger than the page");
 
 	/* the page carries p2p ops: the generic dma-buf export works */
-	fd = ibv_cmd_export_dmabuf_fd(d.ctx, q.db_offset / sysconf(_SC_PAGESIZE));
+	fd = ibv_cmd_export_dmabuf_fd(d.ctx, q.db_offset);
 	if (fd < 0)
 		die("export the doorbell page as a dma-buf: %s", strerror(errno));
 	if (lseek(fd, 0, SEEK_END) != sysconf(_SC_PAGESIZE))
@@ -365,7 +365,7 @@ static void t_isolation(void)
 			 MAP_SHARED, d2.ctx->cmd_fd, q.db_offset);
 		if (p != MAP_FAILED)
 			die("a second process mapped the first one's doorbell page");
-		if (ibv_cmd_export_dmabuf_fd(d2.ctx, q.db_offset / sysconf(_SC_PAGESIZE)) >= 0)
+		if (ibv_cmd_export_dmabuf_fd(d2.ctx, q.db_offset) >= 0)
 			die("a second process exported the first one's doorbell page");
 		cq2 = ibv_create_cq(d2.ctx, 64, NULL, NULL, 0);
 		err = raw_qp_create(&d2, &q2, cq2, RXE_CREATE_QP_DOORBELL, 16,
@@ -485,7 +485,7 @@ static void t_ring_forever(int do_close)
 			wait_cq(cq, 4, 10000, NULL);
 		}
 		/* no destroy: closing the device cleans up with rings in flight */
-		fd = ibv_cmd_export_dmabuf_fd(d.ctx, q[0].db_offset / sysconf(_SC_PAGESIZE));
+		fd = ibv_cmd_export_dmabuf_fd(d.ctx, q[0].db_offset);
 		if (fd < 0)
 			die("export: %s", strerror(errno));
 		ibv_close_device(d.ctx);
@@ -498,7 +498,7 @@ static void t_ring_forever(int do_close)
 		return;
 	}
 	/* held until the process dies: teardown revokes it */
-	fd = ibv_cmd_export_dmabuf_fd(d.ctx, q[1].db_offset / sysconf(_SC_PAGESIZE));
+	fd = ibv_cmd_export_dmabuf_fd(d.ctx, q[1].db_offset);
 	if (fd < 0)
 		die("export: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
