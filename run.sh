@@ -7,3 +7,4 @@ top=$(cd "$(dirname "$0")" && pwd)
 cmake -S "$top" -B "$top/build" -GNinja >/dev/null
 cmake --build "$top/build"
 "$top/bench/run" "$@"
+"$top/bench/rxe-doorbell" "$@"
