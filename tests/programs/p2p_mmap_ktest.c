@@ -27,29 +27,13 @@
 #include <rdma/ib_user_verbs.h>
 #include <rdma/ib_user_ioctl_cmds.h>
 #include <rdma/rdma_user_ioctl.h>
+#include "p2p_test_tap.h"
 
 #define DBG "/sys/kernel/debug/p2p_mmap_test/"
 #define MAGIC(kind) (0x5a5a0000u + (kind))
 enum { HOST, VMALLOC, PLAIN };
 
 static long page;
-static int tests, failed;
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	if (!ok)
-		failed++;
-	printf("%sok %d - ", ok ? "" : "not ", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
 static void die(const char *what)
 {
 	perror(what);
@@ -146,23 +130,6 @@ static int export(struct ctx *c, unsigned long long offset)
 	return req.attrs[0].data;
 }
 
-static int ctl(const char *fmt, ...)
-{
-	char buf[64];
-	va_list ap;
-	int fd, ret = 0;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fd = open(DBG "ctl", O_WRONLY);
-	if (fd < 0)
-		die("open ctl");
-	if (write(fd, buf, strlen(buf)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
 
 static void ctl_check(const char *fmt, ...)
 {
@@ -173,7 +140,7 @@ static void ctl_check(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	ret = ctl("%s", buf);
+	ret = -p2p_test_ctl("%s", buf);
 	check(!ret, "kernel: %s (%s)", buf, ret ? strerror(-ret) : "passed");
 }
 
@@ -340,7 +307,7 @@ static int hold(void)
 	dh = export(&c, c.off[HOST]);
 	if (dh < 0)
 		return 1;
-	ret = ctl("import %d %d", dh, HOST);
+	ret = p2p_test_ctl("import %d %d", dh, HOST);
 	printf("%s\n", ret ? "import failed" : "held");
 	fflush(stdout);
 	if (ret)

@@ -15,44 +15,9 @@
 #include <stddef.h>
 #include <sys/wait.h>
 #include "rxe_db.h"
+#include "p2p_test_tap.h"
 
-#define CTL "/sys/kernel/debug/p2p_mmap_test/ctl"
 #define IMP_FOREIGN 2
-
-static int tests, failed;
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	if (!ok)
-		failed++;
-	printf("%sok %d - ", ok ? "" : "not ", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
-
-static int ctl(const char *fmt, ...)
-{
-	char buf[64];
-	va_list ap;
-	int fd, ret = 0;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fd = open(CTL, O_WRONLY);
-	if (fd < 0)
-		die("open %s: %s", CTL, strerror(errno));
-	if (write(fd, buf, strlen(buf)) < 0)
-		ret = errno;
-	close(fd);
-	return ret;
-}
 
 /* Another process, its own context: the first one's offset is not its. */
 static int child_export(uint64_t offset)
@@ -106,7 +71,7 @@ int main(void)
 	if (fd < 0)
 		return 1;
 
-	err = ctl("attach %d", fd);
+	err = p2p_test_ctl("attach %d", fd);
 	check(!err, "kernel importer attached, mapped and vmapped: %s",
 	      strerror(err));
 
@@ -120,7 +85,7 @@ int main(void)
 	ibv_destroy_cq(cq);
 	db_dev_close(&d);
 	close(fd);
-	err = ctl("revoked %d rxe-context-close", IMP_FOREIGN);
+	err = p2p_test_ctl("revoked %d rxe-context-close", IMP_FOREIGN);
 	check(!err, "closing the context revoked the importer: %s",
 	      strerror(err));
 
