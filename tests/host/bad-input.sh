@@ -33,7 +33,7 @@ expect "sha256 mismatch" "sha256 mismatch for $LINUX_SOURCE_PKG" \
 # An empty cache and a mirror nobody serves: a clear error, and no
 # half-downloaded file left behind.
 expect "unreachable mirror" "cannot reach the Debian mirror" \
-	env RDMA_P2P_CACHE="$tmp/cache2" RDMA_P2P_MIRROR=http://127.0.0.1:9/debian \
+	env RDMA_P2P_CACHE="$tmp/cache2" RDMA_P2P_MIRROR=http://127.0.0.1:9/nothing-listens-here \
 	"$top/scripts/fetch-sources"
 if [ -n "$(ls -A "$tmp/cache2/downloads" 2>/dev/null)" ]; then
 	echo "not ok - unreachable mirror left files: $(ls "$tmp/cache2/downloads")"
