@@ -27,3 +27,18 @@ grep -q "patched by the workflow test" "$tmp/tree/README" || fail "the prepared 
 "$tmp/repo/scripts/patches" materialize perftest "$tmp/git2" || fail "materialize (one patch)"
 [ "$(g "$tmp/git2" log -1 --format=%s)" = "perftest: Mark README" ] || fail "materialized HEAD is not the patch"
 echo "ok - materialize, edit, regenerate, prepare-tree, materialize again"
+
+# Names are stable: a patch whose subject stays keeps its file (and is not
+# rewritten when unchanged); a new patch is numbered after its predecessor.
+pdir=$tmp/repo/bench/perftest/patches
+mv "$pdir/0001-perftest-Mark-README.patch" "$pdir/0010-perftest-Mark-README.patch"
+sed -i 's/^0001-/0010-/' "$series"
+cp "$pdir/0010-perftest-Mark-README.patch" "$tmp/first.patch"
+echo "second edit" >>"$tmp/git2/README"
+g "$tmp/git2" commit -q -am "perftest: Second edit" || fail "commit (second)"
+"$tmp/repo/scripts/patches" regenerate perftest "$tmp/git2" || fail "regenerate (second)"
+[ "$(awk '{ print $1 }' "$series" | tr '\n' ' ')" = "0010-perftest-Mark-README.patch 0011-perftest-Second-edit.patch " ] ||
+	fail "names not stable: $(cat "$series")"
+cmp -s "$tmp/first.patch" "$pdir/0010-perftest-Mark-README.patch" || fail "an unchanged patch was rewritten"
+[ ! -e "$pdir/0001-perftest-Mark-README.patch" ] || fail "a stale patch file was left"
+echo "ok - regenerate keeps patch names and numbers new patches after their predecessor"
