@@ -221,8 +221,10 @@ static void importers_drop(struct importers *im)
 
 	/* REQBUFS 0 is vivid's vunmap: the late one, after the revoke. */
 	if (im->vfd >= 0) {
-		check(!ioctl(im->vfd, VIDIOC_REQBUFS, &req),
-		      "vivid released its buffer late: %s", strerror(errno));
+		int ret = ioctl(im->vfd, VIDIOC_REQBUFS, &req);
+
+		check(!ret, "vivid released its buffer late: %s",
+		      ret ? strerror(errno) : "done");
 		close(im->vfd);
 	}
 	if (im->gfd >= 0) {

@@ -147,3 +147,15 @@ rdmap_bounded() {
 	fi
 	wait "$pid"
 }
+
+# rdmap_wait_held FILE: wait up to 20 s until FILE has a line "held" (what
+# the tests' holder programs print once they hold what they hold).
+rdmap_wait_held() {
+	local i
+	for i in $(seq 100); do
+		grep -q '^held' "$1" && return 0
+		sleep 0.2
+	done
+	echo "no holder: $(cat "$1")" >&2
+	return 1
+}

@@ -27,11 +27,7 @@ rc=$?
 echo "## module unload with imports and a vmap holder"
 "$bin" hold >/tmp/hold.out 2>&1 &
 holder=$!
-for _ in $(seq 100); do
-	grep -q '^held' /tmp/hold.out && break
-	sleep 0.2
-done
-grep -q '^held' /tmp/hold.out || { echo "hold: $(cat /tmp/hold.out)"; fail=1; }
+rdmap_wait_held /tmp/hold.out || fail=1
 rdmap_bounded 120 rmmod p2p_mmap_test
 rc=$?
 [ $rc = 0 ] || { echo "rmmod p2p_mmap_test failed ($rc)"; fail=1; }

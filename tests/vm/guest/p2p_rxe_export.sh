@@ -30,16 +30,12 @@ fi
 # hold_then WHAT CMD...: a process holds its export in vivid and vgem while
 # CMD revokes it; CMD must return. The holder is killed afterwards.
 hold_then() {
-	local what=$1 holder rc i
+	local what=$1 holder rc
 	shift
 	"$bin" hold >/tmp/hold.out 2>&1 &
 	holder=$!
-	for i in $(seq 100); do
-		grep -q '^held' /tmp/hold.out && break
-		sleep 0.2
-	done
-	if ! grep -q '^held' /tmp/hold.out; then
-		rdmap_fail "$what: holder did not start: $(cat /tmp/hold.out)"
+	if ! rdmap_wait_held /tmp/hold.out; then
+		rdmap_fail "$what: the holder did not start"
 		kill -9 "$holder"
 		return 1
 	fi

@@ -77,9 +77,10 @@ static int p2p_phys_to_bar(struct pci_dev *pdev, phys_addr_t phys,
  * The p2p_ioremap style of inserting doorbell pages: the entry can be mapped
  * with rdma_user_mmap_p2p() and exported through UVERBS_METHOD_DMABUF_ALLOC
  * to peer-to-peer capable importers, using the BAR's P2PDMA provider. The
- * driver calls pcim_p2pdma_init() on @pdev at probe; without a provider the
- * entry can still be mmapped but an export fails with -EOPNOTSUPP. An export
- * has no CPU mapping (vmap): MMIO cannot outlive its revocation safely.
+ * driver must have called pcim_p2pdma_init() on @pdev (at probe); a BAR
+ * without a provider (non-mappable BARs) can still be mmapped, but an export
+ * fails with -EOPNOTSUPP. An export has no CPU mapping (vmap): MMIO cannot
+ * outlive its revocation safely.
  *
  * @pdev must outlive the ib_device, as it does for every PCI driver.
  *
