@@ -3,19 +3,29 @@
  * KTAP test of the p2p mmap-entry layer (include/rdma/ib_p2p_mmap.h).
  *
  * The module registers a minimal fake ib_device, "p2ptest%d", whose
- * ucontexts get three entries: a 2-page host entry from the page allocator
- * (peer read+write), a 1-page vmalloc_user() entry (peer write only) and a
- * 1-page entry inserted without p2p ops. A faux device with a DMA mask is
- * both the ib_device's DMA device and the test importer's device.
+ * ucontexts get these entries: a 2-page host entry from the page allocator
+ * (peer read+write), a 1-page vmalloc_user() entry (peer write only), a
+ * 1-page entry inserted without p2p ops and, when the module has bound two
+ * ivshmem-plain PCI functions (guest option --pci-switch), two BAR entries
+ * on a page each of the first one's shared-memory BAR: uncached (peer
+ * read+write) and write-combining (peer write only). A faux device with a
+ * DMA mask is the ib_device's DMA device and the test importer's device;
+ * the second ivshmem function is the peer2peer importer of BAR exports.
  *
  * Userspace (tests/programs/p2p_mmap_ktest.c) creates contexts, mmaps and
  * exports entries through UVERBS_METHOD_DMABUF_ALLOC and drives the checks
  * by writing commands to /sys/kernel/debug/p2p_mmap_test/ctl:
  *
  *   import FD KIND      dynamic-attach a test importer, map, vmap, check data
+ *                       (BAR: attach peer2peer, map to bus addresses, no vmap)
+ *   hold FD KIND        vmap the export with no attachment, as vb2-vmalloc
+ *                       does, and ignore every invalidation
+ *   late KIND           the holder writes once more, checks its pages were
+ *                       never freed under it, vunmaps and sees them freed if
+ *                       the driver has freed its side
  *   attach FD           the same for another driver's doorbell export (rxe):
- *                       map for a peer write, vmap; "revoked 2 NAME" checks it
- *   write 2 OFF VAL     that importer stores the little-endian u32 VAL (hex)
+ *                       map for a peer write, vmap; "revoked 4 NAME" checks it
+ *   write 4 OFF VAL     that importer stores the little-endian u32 VAL (hex)
  *                       at byte OFF of the buffer: a peer rings a doorbell
  *   direction FD        map directions against a write-only entry
  *   remap KIND          invalidate without revoke; re-map and re-vmap succeed
@@ -26,7 +36,8 @@
  *                       vmap now fail with -ENODEV; drop the import
  *   freed KIND          mmap_free ran, after the importer had stopped
  *
- * KIND is 0 (host) or 1 (vmalloc). Each command prints one KTAP result and
+ * KIND is 0 (host), 1 (vmalloc), 2 (BAR UC) or 3 (BAR WC). Each command
+ * prints one KTAP result and
  * fails the write with the errno of a failed check. Module unload unregisters
  * the device, checks that a held import was revoked, and prints the plan.
  */
@@ -38,16 +49,26 @@
 #include <linux/dma-resv.h>
 #include <linux/iosys-map.h>
 #include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/pci-p2pdma.h>
 #include <linux/vmalloc.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_p2p_mmap.h>
 
 MODULE_IMPORT_NS("DMA_BUF");
 
-enum { KIND_HOST, KIND_VMALLOC, KIND_PLAIN, NR_KINDS };
+enum { KIND_HOST, KIND_VMALLOC, KIND_BAR, KIND_BAR_WC, KIND_PLAIN, NR_KINDS };
 
 /* Importer slot for another driver's export (an rxe doorbell page). */
 #define IMP_FOREIGN KIND_PLAIN
+
+/* ivshmem-plain: its shared memory is BAR 2; the BAR entries use pages 0, 1. */
+#define PTEST_IVSHMEM_BAR 2
+
+static bool ptest_is_bar(int kind)
+{
+	return kind == KIND_BAR || kind == KIND_BAR_WC;
+}
 
 #define PTEST_MAGIC(kind) (0x5a5a0000u + (kind))
 
@@ -78,6 +99,15 @@ struct ptest_importer {
 	int stop_seq;
 };
 
+/* A CPU importer that never attaches and ignores revocation. */
+struct ptest_holder {
+	struct dma_buf *dmabuf;
+	struct iosys_map map;
+	struct page *pages[2];
+	unsigned int npages;
+	int start_seq;
+};
+
 static struct {
 	struct faux_device *fdev;
 	struct device_dma_parameters dma_parms;
@@ -87,7 +117,11 @@ static struct {
 	struct ptest_ucontext *last_uctx;
 	int live_uctx;
 	struct ptest_importer imp[NR_KINDS];
+	struct ptest_holder holder[NR_KINDS];
 	int free_seq[NR_KINDS];
+	/* The BAR exporter and the peer2peer importer (ivshmem functions) */
+	struct pci_dev *bar_pdev, *peer_pdev;
+	void __iomem *bar_va;
 	atomic_t seq;
 	int tests;
 	int failed;
@@ -141,10 +175,16 @@ static struct ptest_entry *ptest_entry_add(struct ptest_ucontext *uctx,
 	static const size_t sizes[NR_KINDS] = {
 		[KIND_HOST] = 2 * PAGE_SIZE,
 		[KIND_VMALLOC] = PAGE_SIZE,
+		[KIND_BAR] = PAGE_SIZE,
+		[KIND_BAR_WC] = PAGE_SIZE,
 		[KIND_PLAIN] = PAGE_SIZE,
 	};
 	struct ptest_entry *e;
+	phys_addr_t phys;
 	int ret;
+
+	if (ptest_is_bar(kind) && !ptest.bar_pdev)
+		return NULL;
 
 	e = kzalloc_obj(*e);
 	if (!e)
@@ -160,7 +200,7 @@ static struct ptest_entry *ptest_entry_add(struct ptest_ucontext *uctx,
 		e->kaddr = vmalloc_user(e->size);
 		break;
 	}
-	if (kind != KIND_PLAIN && !e->kaddr) {
+	if ((kind == KIND_HOST || kind == KIND_VMALLOC) && !e->kaddr) {
 		kfree(e);
 		return ERR_PTR(-ENOMEM);
 	}
@@ -177,6 +217,21 @@ static struct ptest_entry *ptest_entry_add(struct ptest_ucontext *uctx,
 						       e->kaddr, e->size,
 						       RDMA_P2P_PEER_WRITE);
 		break;
+	case KIND_BAR:
+	case KIND_BAR_WC:
+		phys = pci_resource_start(ptest.bar_pdev, PTEST_IVSHMEM_BAR) +
+		       (kind - KIND_BAR) * PAGE_SIZE;
+		ret = rdma_user_mmap_entry_insert_bar(&uctx->ibuc, &e->rdma,
+						      ptest.bar_pdev, phys,
+						      e->size,
+						      kind == KIND_BAR ?
+						      RDMA_P2P_CACHE_UC :
+						      RDMA_P2P_CACHE_WC,
+						      kind == KIND_BAR ?
+						      RDMA_P2P_PEER_READ |
+						      RDMA_P2P_PEER_WRITE :
+						      RDMA_P2P_PEER_WRITE);
+		break;
 	default:
 		ret = rdma_user_mmap_entry_insert(&uctx->ibuc, &e->rdma,
 						  e->size);
@@ -185,7 +240,7 @@ static struct ptest_entry *ptest_entry_add(struct ptest_ucontext *uctx,
 	if (ret) {
 		if (kind == KIND_HOST)
 			free_pages_exact(e->kaddr, e->size);
-		else
+		else if (kind == KIND_VMALLOC)
 			vfree(e->kaddr);
 		kfree(e);
 		return ERR_PTR(ret);
@@ -217,6 +272,8 @@ static int ptest_alloc_ucontext(struct ib_ucontext *ibuc,
 	for (kind = 0; kind < NR_KINDS; kind++) {
 		struct ptest_entry *e = ptest_entry_add(uctx, kind);
 
+		if (!e)
+			continue;
 		if (IS_ERR(e)) {
 			ret = PTR_ERR(e);
 			break;
@@ -278,13 +335,14 @@ static void ptest_mmap_free(struct rdma_user_mmap_entry *entry)
 
 	if (rdma_user_mmap_entry_is_p2p(entry)) {
 		/*
-		 * Importers stopped before this: the poisoned pages catch a
-		 * late write under page_poison/slub_debug/KFENCE.
+		 * DMA importers stopped before this: the poisoned pages catch
+		 * a late write under page_poison/slub_debug/KFENCE. A vmap
+		 * holder keeps its page references past this free.
 		 */
 		ptest.free_seq[e->kind] = atomic_inc_return(&ptest.seq);
 		if (e->kind == KIND_HOST)
 			free_pages_exact(e->kaddr, e->size);
-		else
+		else if (e->kind == KIND_VMALLOC)
 			vfree(e->kaddr);
 	}
 	kfree(e);
@@ -337,7 +395,7 @@ static void ptest_dev_del(void)
 	ptest.ibdev = NULL;
 }
 
-/* -------- the test importer -------- */
+/* -------- the test importers -------- */
 
 static void ptest_imp_stop(struct ptest_importer *imp)
 {
@@ -374,21 +432,34 @@ static const struct dma_buf_attach_ops ptest_importer_ops = {
 	.invalidate_mappings = ptest_invalidate,
 };
 
-static int ptest_imp_attach(struct ptest_importer *imp, int fd)
+static const struct dma_buf_attach_ops ptest_p2p_importer_ops = {
+	.allow_peer2peer = true,
+	.invalidate_mappings = ptest_invalidate,
+};
+
+/* BAR exports: the second ivshmem function attaches as a PCI peer. */
+static int ptest_imp_attach(struct ptest_importer *imp, int fd, int kind)
 {
+	struct device *dev = &ptest.fdev->dev;
+	const struct dma_buf_attach_ops *ops = &ptest_importer_ops;
+	int ret;
+
+	if (ptest_is_bar(kind)) {
+		if (!ptest.peer_pdev)
+			return -ENODEV;
+		dev = &ptest.peer_pdev->dev;
+		ops = &ptest_p2p_importer_ops;
+	}
 	memset(imp, 0, sizeof(*imp));
 	imp->dmabuf = dma_buf_get(fd);
 	if (IS_ERR(imp->dmabuf)) {
-		int ret = PTR_ERR(imp->dmabuf);
-
+		ret = PTR_ERR(imp->dmabuf);
 		imp->dmabuf = NULL;
 		return ret;
 	}
-	imp->attach = dma_buf_dynamic_attach(imp->dmabuf, &ptest.fdev->dev,
-					     &ptest_importer_ops, imp);
+	imp->attach = dma_buf_dynamic_attach(imp->dmabuf, dev, ops, imp);
 	if (IS_ERR(imp->attach)) {
-		int ret = PTR_ERR(imp->attach);
-
+		ret = PTR_ERR(imp->attach);
 		dma_buf_put(imp->dmabuf);
 		imp->dmabuf = NULL;
 		return ret;
@@ -409,8 +480,19 @@ static void ptest_imp_release(struct ptest_importer *imp)
 	imp->dmabuf = NULL;
 }
 
-/* Map and vmap under the resv lock; check the mapping covers the buffer. */
-static int ptest_imp_map(struct ptest_importer *imp,
+/* The bus address of a BAR entry's page, as a PCI peer must see it. */
+static dma_addr_t ptest_bar_bus_addr(int kind)
+{
+	return pci_bus_address(ptest.bar_pdev, PTEST_IVSHMEM_BAR) +
+	       (kind - KIND_BAR) * PAGE_SIZE;
+}
+
+/*
+ * Map (and vmap host memory) under the resv lock; check the mapping covers
+ * the buffer, and for a BAR that it is the peer-to-peer bus address and
+ * that there is no CPU mapping of it (no vmap op: a clean -EINVAL).
+ */
+static int ptest_imp_map(struct ptest_importer *imp, int kind,
 			 enum dma_data_direction dir)
 {
 	struct scatterlist *sg;
@@ -422,7 +504,7 @@ static int ptest_imp_map(struct ptest_importer *imp,
 	if (IS_ERR(imp->sgt)) {
 		ret = PTR_ERR(imp->sgt);
 		imp->sgt = NULL;
-		return ret;
+		return ptest_expect(false, ret, "map: %d", ret);
 	}
 	imp->dir = dir;
 	for_each_sgtable_dma_sg(imp->sgt, sg, i)
@@ -432,6 +514,17 @@ static int ptest_imp_map(struct ptest_importer *imp,
 	if (ret)
 		return ret;
 
+	if (ptest_is_bar(kind)) {
+		dma_addr_t want = ptest_bar_bus_addr(kind);
+
+		ret = ptest_expect(sg_dma_address(imp->sgt->sgl) == want, -EIO,
+				   "BAR mapped at %pad, bus address %pad",
+				   &sg_dma_address(imp->sgt->sgl), &want);
+		if (ret)
+			return ret;
+		ret = dma_buf_vmap(imp->dmabuf, &imp->map);
+		return ptest_expect(ret == -EINVAL, -EIO, "BAR vmap: %d", ret);
+	}
 	ret = dma_buf_vmap(imp->dmabuf, &imp->map);
 	return ptest_expect(!ret, ret, "vmap: %d", ret);
 }
@@ -439,20 +532,60 @@ static int ptest_imp_map(struct ptest_importer *imp,
 /* -------- the commands -------- */
 
 /* Attach, map and vmap: a slot's importer in use, or nothing. */
-static int ptest_imp_open(struct ptest_importer *imp, int fd,
+static int ptest_imp_open(struct ptest_importer *imp, int fd, int kind,
 			  enum dma_data_direction dir)
 {
 	int ret;
 
-	ret = ptest_imp_attach(imp, fd);
+	ret = ptest_imp_attach(imp, fd, kind);
 	if (ret)
 		return ptest_expect(false, ret, "attach: %d", ret);
 
 	dma_resv_lock(imp->dmabuf->resv, NULL);
-	ret = ptest_imp_map(imp, dir);
+	ret = ptest_imp_map(imp, kind, dir);
 	dma_resv_unlock(imp->dmabuf->resv);
 	if (ret)
 		ptest_imp_release(imp);
+	return ret;
+}
+
+/* A BAR export refuses importers that cannot do peer-to-peer DMA. */
+static int ptest_bar_attach_rules(int fd)
+{
+	struct dma_buf_attachment *attach;
+	struct dma_buf *dmabuf;
+	struct sg_table *sgt;
+	int ret;
+
+	dmabuf = dma_buf_get(fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	attach = dma_buf_dynamic_attach(dmabuf, &ptest.fdev->dev,
+					&ptest_importer_ops, NULL);
+	ret = ptest_expect(PTR_ERR_OR_ZERO(attach) == -EOPNOTSUPP, -EIO,
+			   "non-peer2peer importer attached: %d",
+			   PTR_ERR_OR_ZERO(attach));
+	if (!IS_ERR(attach))
+		dma_buf_detach(dmabuf, attach);
+
+	/* peer2peer, but not a PCI device: no P2PDMA path to the BAR */
+	attach = dma_buf_dynamic_attach(dmabuf, &ptest.fdev->dev,
+					&ptest_p2p_importer_ops, NULL);
+	if (IS_ERR(attach)) {
+		ret = ptest_expect(false, PTR_ERR(attach), "attach: %ld",
+				   PTR_ERR(attach));
+	} else {
+		dma_resv_lock(dmabuf->resv, NULL);
+		sgt = dma_buf_map_attachment(attach, DMA_FROM_DEVICE);
+		if (!IS_ERR(sgt))
+			dma_buf_unmap_attachment(attach, sgt, DMA_FROM_DEVICE);
+		dma_resv_unlock(dmabuf->resv);
+		ret = ret ?: ptest_expect(PTR_ERR_OR_ZERO(sgt) == -EINVAL, -EIO,
+					  "unreachable peer mapped: %d",
+					  PTR_ERR_OR_ZERO(sgt));
+		dma_buf_detach(dmabuf, attach);
+	}
+	dma_buf_put(dmabuf);
 	return ret;
 }
 
@@ -461,43 +594,47 @@ static int ptest_cmd_import(int fd, int kind)
 	static const enum dma_data_direction dirs[] = {
 		[KIND_HOST] = DMA_BIDIRECTIONAL,
 		[KIND_VMALLOC] = DMA_FROM_DEVICE,
+		[KIND_BAR] = DMA_BIDIRECTIONAL,
+		[KIND_BAR_WC] = DMA_FROM_DEVICE,
 	};
 	struct ptest_importer *imp = &ptest.imp[kind];
+	void __iomem *bar = NULL;
 	u32 seen;
 	int ret;
 
-	ret = ptest_imp_open(imp, fd, dirs[kind]);
+	if (ptest_is_bar(kind)) {
+		ret = ptest_bar_attach_rules(fd);
+		if (ret)
+			return ret;
+		bar = ptest.bar_va;
+		if (kind == KIND_BAR_WC)
+			bar = ioremap_wc(pci_resource_start(ptest.bar_pdev,
+							    PTEST_IVSHMEM_BAR) +
+					 PAGE_SIZE, PAGE_SIZE);
+		if (!bar)
+			return -ENOMEM;
+	}
+	ret = ptest_imp_open(imp, fd, kind, dirs[kind]);
 	if (ret)
-		return ret;
+		goto out;
 
 	/* Userspace wrote the magic through its mmap of the entry ... */
 	dma_resv_lock(imp->dmabuf->resv, NULL);
-	seen = iosys_map_rd(&imp->map, 0, u32);
+	seen = bar ? ioread32(bar) : iosys_map_rd(&imp->map, 0, u32);
 	ret = ptest_expect(seen == PTEST_MAGIC(kind), -EIO,
-			   "vmap reads %#x, userspace wrote %#x",
+			   "kernel reads %#x, userspace wrote %#x",
 			   seen, PTEST_MAGIC(kind));
 	/* ... and sees ours at the second word. */
-	iosys_map_wr(&imp->map, sizeof(u32), u32, ~PTEST_MAGIC(kind));
+	if (bar)
+		iowrite32(~PTEST_MAGIC(kind), bar + sizeof(u32));
+	else
+		iosys_map_wr(&imp->map, sizeof(u32), u32, ~PTEST_MAGIC(kind));
 	dma_resv_unlock(imp->dmabuf->resv);
 	if (ret)
 		ptest_imp_release(imp);
-	return ret;
-}
-
-/*
- * The exporter's vmap op, called directly where it must refuse: the dma-buf
- * core WARNs once when an exporter's vmap fails, which importers that obey
- * invalidation never see. The errno is what dma_buf_vmap() would return.
- */
-static int ptest_vmap_refused(struct dma_buf *dmabuf)
-{
-	struct iosys_map map;
-	int ret;
-
-	dma_resv_assert_held(dmabuf->resv);
-	ret = dmabuf->ops->vmap(dmabuf, &map);
-	if (!ret)
-		dmabuf->ops->vunmap(dmabuf, &map);
+out:
+	if (kind == KIND_BAR_WC)
+		iounmap(bar);
 	return ret;
 }
 
@@ -515,34 +652,46 @@ static int ptest_map_refused(struct ptest_importer *imp,
 			    "direction %d: %ld, not -EACCES", dir, PTR_ERR(sgt));
 }
 
-static int ptest_cmd_direction(int fd)
+/*
+ * The direction policy of a write-only entry, then a vmap by a caller that
+ * never attached (as vb2-vmalloc does): it succeeds on host memory and
+ * reaches the pages, and a BAR export has no vmap at all.
+ */
+static int ptest_cmd_direction(int fd, int kind)
 {
 	struct ptest_importer imp;
+	struct iosys_map map;
 	int ret, ret2, ret3;
 
-	ret = ptest_imp_attach(&imp, fd);
+	ret = ptest_imp_attach(&imp, fd, kind);
 	if (ret)
 		return ptest_expect(false, ret, "attach: %d", ret);
 
 	dma_resv_lock(imp.dmabuf->resv, NULL);
 	ret = ptest_map_refused(&imp, DMA_TO_DEVICE);
 	ret2 = ptest_map_refused(&imp, DMA_BIDIRECTIONAL);
-	ret3 = ptest_imp_map(&imp, DMA_FROM_DEVICE);
+	ret3 = ptest_imp_map(&imp, kind, DMA_FROM_DEVICE);
 	dma_resv_unlock(imp.dmabuf->resv);
 	ptest_imp_release(&imp);
 	if (ret || ret2 || ret3)
 		return ret ?: ret2 ?: ret3;
 
-	/* Without an importer that obeys invalidation, no vmap. */
 	imp.dmabuf = dma_buf_get(fd);
 	if (IS_ERR(imp.dmabuf))
 		return PTR_ERR(imp.dmabuf);
-	dma_resv_lock(imp.dmabuf->resv, NULL);
-	ret = ptest_vmap_refused(imp.dmabuf);
-	dma_resv_unlock(imp.dmabuf->resv);
+	ret = dma_buf_vmap_unlocked(imp.dmabuf, &map);
+	if (ptest_is_bar(kind)) {
+		ret = ptest_expect(ret == -EINVAL, -EIO,
+				   "BAR vmap without importer: %d", ret);
+	} else if (!ptest_expect(!ret, ret, "vmap without importer: %d", ret)) {
+		u32 seen = iosys_map_rd(&map, 0, u32);
+
+		ret = ptest_expect(seen == PTEST_MAGIC(kind), -EIO,
+				   "vmap reads %#x", seen);
+		dma_buf_vunmap_unlocked(imp.dmabuf, &map);
+	}
 	dma_buf_put(imp.dmabuf);
-	return ptest_expect(ret == -EINVAL, -EIO,
-			    "vmap without a dynamic importer: %d", ret);
+	return ret;
 }
 
 /* A peer's ring: one aligned 32-bit store through the importer's vmap. */
@@ -580,7 +729,7 @@ static int ptest_cmd_remap(int kind)
 			   "invalidation did not reach the importer");
 	/* A mapping that succeeded once succeeds again. */
 	if (!ret)
-		ret = ptest_imp_map(imp, imp->dir);
+		ret = ptest_imp_map(imp, kind, imp->dir);
 	dma_resv_unlock(imp->dmabuf->resv);
 	return ret;
 }
@@ -598,11 +747,19 @@ static int ptest_cmd_remove(int kind)
 	return 0;
 }
 
+/*
+ * After revocation: the importer was told and has stopped, a new DMA
+ * mapping fails with -ENODEV, and a new vmap of host memory succeeds but
+ * maps zeroed pages of its own (nobody else holds a vmap by now).
+ */
 static int ptest_cmd_revoked(int kind)
 {
 	struct ptest_importer *imp = &ptest.imp[kind];
+	bool bar = ptest_is_bar(kind);
+	struct iosys_map map;
 	struct sg_table *sgt;
 	int ret, vret;
+	u32 seen = 0;
 
 	if (!imp->dmabuf)
 		return -ENOENT;
@@ -613,7 +770,12 @@ static int ptest_cmd_revoked(int kind)
 
 	dma_resv_lock(imp->dmabuf->resv, NULL);
 	sgt = dma_buf_map_attachment(imp->attach, imp->dir);
-	vret = ptest_vmap_refused(imp->dmabuf);
+	vret = dma_buf_vmap(imp->dmabuf, &map);
+	if (!vret) {
+		seen = iosys_map_rd(&map, 0, u32);
+		iosys_map_wr(&map, 0, u32, 0xdeadbeef);
+		dma_buf_vunmap(imp->dmabuf, &map);
+	}
 	dma_resv_unlock(imp->dmabuf->resv);
 	if (!IS_ERR(sgt)) {
 		dma_buf_unmap_attachment_unlocked(imp->attach, sgt, imp->dir);
@@ -622,8 +784,11 @@ static int ptest_cmd_revoked(int kind)
 		ret = ptest_expect(false, -EIO, "map after revoke: %ld",
 				   PTR_ERR(sgt));
 	}
-	if (vret != -ENODEV)
-		ret = ptest_expect(false, -EIO, "vmap after revoke: %d", vret);
+	if (bar && vret != -EINVAL)
+		ret = ptest_expect(false, -EIO, "BAR vmap after revoke: %d", vret);
+	if (!bar && (vret || seen))
+		ret = ptest_expect(false, -EIO,
+				   "vmap after revoke: %d, reads %#x", vret, seen);
 	ptest_imp_release(imp);
 	return ret;
 }
@@ -635,6 +800,74 @@ static int ptest_cmd_freed(int kind)
 	return ptest_expect(freed && freed > stopped, -EIO,
 			    "mmap_free at %d, importer stopped at %d",
 			    freed, stopped);
+}
+
+/* vmap with no attachment, as vb2-vmalloc does; never told, never asked. */
+static int ptest_cmd_hold(int fd, int kind)
+{
+	struct ptest_holder *h = &ptest.holder[kind];
+	unsigned int i;
+	int ret;
+
+	if (h->dmabuf)
+		return -EBUSY;
+	h->dmabuf = dma_buf_get(fd);
+	if (IS_ERR(h->dmabuf)) {
+		ret = PTR_ERR(h->dmabuf);
+		h->dmabuf = NULL;
+		return ret;
+	}
+	ret = dma_buf_vmap_unlocked(h->dmabuf, &h->map);
+	if (ret || !is_vmalloc_addr(h->map.vaddr) ||
+	    h->dmabuf->size > sizeof(h->pages) / sizeof(h->pages[0]) * PAGE_SIZE) {
+		if (!ret)
+			dma_buf_vunmap_unlocked(h->dmabuf, &h->map);
+		dma_buf_put(h->dmabuf);
+		h->dmabuf = NULL;
+		return ptest_expect(false, ret ?: -EIO, "holder vmap: %d", ret);
+	}
+	h->npages = h->dmabuf->size >> PAGE_SHIFT;
+	for (i = 0; i < h->npages; i++)
+		h->pages[i] = vmalloc_to_page(h->map.vaddr + i * PAGE_SIZE);
+	iosys_map_wr(&h->map, 3 * sizeof(u32), u32, 0x11111111);
+	h->start_seq = atomic_inc_return(&ptest.seq);
+	return 0;
+}
+
+/*
+ * The holder after a revocation it ignored: its pages are still allocated
+ * (held by the vmap alone if the driver freed its side), it writes once
+ * more, and its vunmap frees them. A page freed and reused under it would
+ * take that write: page_poison and the refcounts below catch it.
+ */
+static int ptest_cmd_late(int kind)
+{
+	struct ptest_holder *h = &ptest.holder[kind];
+	bool freed = ptest.free_seq[kind] > h->start_seq;
+	int before[2] = {}, after[2] = {};
+	unsigned int i;
+	int ret = 0;
+
+	if (!h->dmabuf)
+		return -ENOENT;
+	for (i = 0; i < h->npages; i++)
+		before[i] = page_count(h->pages[i]);
+	iosys_map_wr(&h->map, 3 * sizeof(u32), u32, 0xdeaddead);
+	dma_buf_vunmap_unlocked(h->dmabuf, &h->map);
+	for (i = 0; i < h->npages; i++)
+		after[i] = page_count(h->pages[i]);
+	dma_buf_put(h->dmabuf);
+	h->dmabuf = NULL;
+
+	pr_info("# late vmap holder: driver %s, page refs %d/%d before vunmap, %d/%d after\n",
+		freed ? "freed its pages" : "still owns its pages",
+		before[0], before[1], after[0], after[1]);
+	for (i = 0; i < h->npages; i++)
+		ret = ret ?: ptest_expect(before[i] == (freed ? 1 : 2) &&
+					  after[i] == (freed ? 0 : 1), -EIO,
+					  "page %u: refs %d before, %d after",
+					  i, before[i], after[i]);
+	return ret;
 }
 
 static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
@@ -653,20 +886,27 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 		return -EINVAL;
 
 	mutex_lock(&ptest.lock);
-	if (!strcmp(name, "import") && b >= 0 && b <= KIND_VMALLOC) {
+	if (!strcmp(name, "import") && b >= 0 && b < KIND_PLAIN) {
 		ret = ptest_cmd_import(a, b);
 		snprintf(arg, sizeof(arg), "%d", b);
 	} else if (!strcmp(name, "attach")) {
-		ret = ptest_imp_open(&ptest.imp[IMP_FOREIGN], a,
+		ret = ptest_imp_open(&ptest.imp[IMP_FOREIGN], a, IMP_FOREIGN,
 				     DMA_FROM_DEVICE);
 	} else if (!strcmp(name, "write") && a == IMP_FOREIGN &&
 		   sscanf(buf, "%*s %*d %*d %x", &val) == 1) {
 		ret = ptest_cmd_write(a, b, val);
-	} else if (!strcmp(name, "direction")) {
-		ret = ptest_cmd_direction(a);
-	} else if (!strcmp(name, "remap") && a >= 0 && a <= KIND_VMALLOC) {
+	} else if (!strcmp(name, "direction") && b >= 0 && b < KIND_PLAIN) {
+		ret = ptest_cmd_direction(a, b);
+		snprintf(arg, sizeof(arg), "%d", b);
+	} else if (!strcmp(name, "hold") && b >= 0 && b <= KIND_VMALLOC) {
+		ret = ptest_cmd_hold(a, b);
+		snprintf(arg, sizeof(arg), "%d", b);
+	} else if (!strcmp(name, "late") && a >= 0 && a <= KIND_VMALLOC) {
+		ret = ptest_cmd_late(a);
+		snprintf(arg, sizeof(arg), "%d", a);
+	} else if (!strcmp(name, "remap") && a >= 0 && a < KIND_PLAIN) {
 		ret = ptest_cmd_remap(a);
-	} else if (!strcmp(name, "remove") && a >= 0 && a <= KIND_VMALLOC) {
+	} else if (!strcmp(name, "remove") && a >= 0 && a < KIND_PLAIN) {
 		ret = ptest_cmd_remove(a);
 	} else if (!strcmp(name, "disassociate")) {
 		rdma_user_mmap_disassociate(ptest.ibdev);
@@ -677,7 +917,7 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 	} else if (!strcmp(name, "revoked") && a >= 0 && a <= IMP_FOREIGN &&
 		   sscanf(buf, "%*s %*d %23s", arg) == 1) {
 		ret = ptest_cmd_revoked(a);
-	} else if (!strcmp(name, "freed") && a >= 0 && a <= KIND_VMALLOC) {
+	} else if (!strcmp(name, "freed") && a >= 0 && a < KIND_PLAIN) {
 		ret = ptest_cmd_freed(a);
 	} else {
 		mutex_unlock(&ptest.lock);
@@ -688,12 +928,70 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 	return ret ?: len;
 }
 
-/* "HOST VMALLOC PLAIN": mmap offsets of the newest context's entries. */
+/* -------- the BAR: two ivshmem-plain functions under one switch -------- */
+
+/*
+ * The first function's shared-memory BAR backs the BAR entries and is
+ * registered with P2PDMA; the second one is the peer that imports them.
+ */
+static int ptest_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	int ret;
+
+	if (ptest.bar_pdev && ptest.peer_pdev)
+		return -EBUSY;
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return ret;
+	if (ptest.bar_pdev) {
+		ret = dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+		if (ret)
+			return ret;
+		ptest.peer_pdev = pdev;
+		return 0;
+	}
+	ret = pcim_p2pdma_init(pdev);
+	if (ret)
+		return ret;
+	/* Page 0 only (UC): a UC- memtype over page 1 would make its WC
+	 * user mapping fall back to UC- (x86 PAT keeps one type per range).
+	 */
+	ptest.bar_va = pcim_iomap(pdev, PTEST_IVSHMEM_BAR, PAGE_SIZE);
+	if (!ptest.bar_va)
+		return -ENOMEM;
+	ptest.bar_pdev = pdev;
+	return 0;
+}
+
+static void ptest_pci_remove(struct pci_dev *pdev)
+{
+	if (pdev == ptest.bar_pdev)
+		ptest.bar_pdev = NULL;
+	if (pdev == ptest.peer_pdev)
+		ptest.peer_pdev = NULL;
+}
+
+static const struct pci_device_id ptest_pci_ids[] = {
+	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110) }, /* ivshmem */
+	{}
+};
+
+static struct pci_driver ptest_pci_driver = {
+	.name = "p2p_mmap_test",
+	.id_table = ptest_pci_ids,
+	.probe = ptest_pci_probe,
+	.remove = ptest_pci_remove,
+};
+
+/*
+ * "HOST VMALLOC BAR BAR_WC PLAIN [BAR_PHYS]": mmap offsets of the newest
+ * context's entries (~0 for none), then the BAR's physical address.
+ */
 static ssize_t ptest_offsets_read(struct file *file, char __user *ubuf,
 				  size_t len, loff_t *ppos)
 {
 	struct ptest_ucontext *uctx;
-	char buf[96] = "";
+	char buf[160] = "";
 	int kind, n = 0;
 
 	mutex_lock(&ptest.lock);
@@ -703,6 +1001,10 @@ static ssize_t ptest_offsets_read(struct file *file, char __user *ubuf,
 			       uctx->entries[kind] ?
 			       rdma_user_mmap_get_offset(&uctx->entries[kind]->rdma) :
 			       ~0ULL);
+	if (n && ptest.bar_pdev)
+		n += scnprintf(buf + n, sizeof(buf) - n, "%llu ",
+			       (u64)pci_resource_start(ptest.bar_pdev,
+						       PTEST_IVSHMEM_BAR));
 	mutex_unlock(&ptest.lock);
 	if (!n)
 		return -ENOENT;
@@ -733,15 +1035,24 @@ static int __init ptest_init(void)
 	ret = dma_coerce_mask_and_coherent(&ptest.fdev->dev, DMA_BIT_MASK(64));
 	if (ret)
 		goto err_fdev;
-	ret = ptest_dev_add();
+	/* Binds the ivshmem functions, if the guest has them, right now. */
+	ret = pci_register_driver(&ptest_pci_driver);
 	if (ret)
 		goto err_fdev;
+	pr_info("# BAR exporter %s, peer importer %s\n",
+		ptest.bar_pdev ? pci_name(ptest.bar_pdev) : "none",
+		ptest.peer_pdev ? pci_name(ptest.peer_pdev) : "none");
+	ret = ptest_dev_add();
+	if (ret)
+		goto err_pci;
 	ptest.dir = debugfs_create_dir("p2p_mmap_test", NULL);
 	debugfs_create_file("ctl", 0200, ptest.dir, NULL, &ptest_ctl_fops);
 	debugfs_create_file("offsets", 0400, ptest.dir, NULL,
 			    &ptest_offsets_fops);
 	return 0;
 
+err_pci:
+	pci_unregister_driver(&ptest_pci_driver);
 err_fdev:
 	faux_device_destroy(ptest.fdev);
 	return ret;
@@ -749,20 +1060,32 @@ err_fdev:
 
 static void __exit ptest_exit(void)
 {
-	struct ptest_importer *imp = &ptest.imp[KIND_HOST];
-	bool held = imp->dmabuf;
+	static const int kinds[] = { KIND_HOST, KIND_BAR };
+	bool held[ARRAY_SIZE(kinds)];
+	int i;
 
+	for (i = 0; i < ARRAY_SIZE(kinds); i++)
+		held[i] = ptest.imp[kinds[i]].dmabuf;
 	debugfs_remove_recursive(ptest.dir);
-	/* Module unload: the device goes, a held import must be revoked. */
+	/*
+	 * Module unload: the device goes while a process holds imports and
+	 * a vmap holder ignores it. The unregister must not wait for the
+	 * holder; the imports must be revoked.
+	 */
 	ptest_dev_del();
-	if (held) {
-		ptest_result(ptest_cmd_revoked(KIND_HOST), "revoked",
+	if (ptest.holder[KIND_HOST].dmabuf)
+		ptest_result(ptest_cmd_late(KIND_HOST), "late", "module-unload");
+	for (i = 0; i < ARRAY_SIZE(kinds); i++) {
+		if (!held[i])
+			continue;
+		ptest_result(ptest_cmd_revoked(kinds[i]), "revoked",
 			     "module-unload");
-		ptest_result(ptest_cmd_freed(KIND_HOST), "freed",
+		ptest_result(ptest_cmd_freed(kinds[i]), "freed",
 			     "module-unload");
 	}
-	ptest_imp_release(&ptest.imp[KIND_VMALLOC]);
-	ptest_imp_release(&ptest.imp[IMP_FOREIGN]);
+	for (i = 0; i < NR_KINDS; i++)
+		ptest_imp_release(&ptest.imp[i]);
+	pci_unregister_driver(&ptest_pci_driver);
 	faux_device_destroy(ptest.fdev);
 	pr_info("1..%d\n", ptest.tests);
 	pr_info("# p2p_mmap_test: %d of %d failed\n", ptest.failed,

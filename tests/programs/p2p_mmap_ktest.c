@@ -3,12 +3,14 @@
  * Userspace half of the p2p_mmap_test KTAP module: creates contexts on the
  * module's fake device, mmaps and exports its entries through
  * UVERBS_METHOD_DMABUF_ALLOC (raw uverbs: the fake device has no rdma-core
- * provider) and tells the module, through debugfs, which import or
- * revocation to check. Prints TAP; exits non-zero if anything failed.
+ * provider) and tells the module, through debugfs, which import, vmap
+ * holder or revocation to check. Prints TAP; exits non-zero if anything
+ * failed. The guest must have the module's two ivshmem functions (BAR).
  *
  *   p2p_mmap_ktest            all scenarios except module unload
- *   p2p_mmap_ktest hold       export and import one entry, print "held",
- *                             then wait to be killed (module unload test)
+ *   p2p_mmap_ktest hold       export and import entries, leave a vmap
+ *                             holder, print "held", then wait to be killed
+ *                             (module unload test)
  */
 
 #include <dirent.h>
@@ -31,7 +33,7 @@
 
 #define DBG "/sys/kernel/debug/p2p_mmap_test/"
 #define MAGIC(kind) (0x5a5a0000u + (kind))
-enum { HOST, VMALLOC, PLAIN };
+enum { HOST, VMALLOC, BAR, BAR_WC, PLAIN, NR_KINDS };
 
 static long page;
 static void die(const char *what)
@@ -43,7 +45,8 @@ static void die(const char *what)
 struct ctx {
 	int fd;
 	int async_fd;
-	unsigned long long off[3];
+	unsigned long long off[NR_KINDS];
+	unsigned long long bar_phys;
 };
 
 static int open_uverbs(void)
@@ -97,9 +100,10 @@ static void ctx_open(struct ctx *c)
 	c->async_fd = resp.async_fd;
 
 	f = fopen(DBG "offsets", "r");
-	if (!f || fscanf(f, "%llu %llu %llu", &c->off[HOST], &c->off[VMALLOC],
-			 &c->off[PLAIN]) != 3)
-		die("read offsets");
+	if (!f || fscanf(f, "%llu %llu %llu %llu %llu %llu", &c->off[HOST],
+			 &c->off[VMALLOC], &c->off[BAR], &c->off[BAR_WC],
+			 &c->off[PLAIN], &c->bar_phys) != 6)
+		die("read offsets (are the ivshmem functions there?)");
 	fclose(f);
 }
 
@@ -154,18 +158,91 @@ static volatile uint32_t *map_entry(struct ctx *c, int kind, size_t len)
 	return p;
 }
 
+/* A doorbell page is never code: no PROT_EXEC, and mprotect cannot add it. */
+static void check_no_exec(struct ctx *c, int kind, size_t len)
+{
+	void *p;
+	int ret;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED,
+		 c->fd, c->off[kind]);
+	check(p == MAP_FAILED && errno == EPERM,
+	      "kind %d: mmap with PROT_EXEC refused: %s", kind,
+	      p == MAP_FAILED ? strerror(errno) : "mapped");
+	if (p != MAP_FAILED)
+		munmap(p, len);
+	p = mmap(NULL, len, PROT_READ, MAP_SHARED, c->fd, c->off[kind]);
+	if (p == MAP_FAILED)
+		die("mmap entry read-only");
+	ret = mprotect(p, len, PROT_READ | PROT_EXEC);
+	check(ret && errno == EACCES,
+	      "kind %d: mprotect to PROT_EXEC refused: %s", kind,
+	      ret ? strerror(errno) : "allowed");
+	munmap(p, len);
+}
+
+/*
+ * The CPU caching the kernel gave the BAR mapping, from the x86 PAT memtype
+ * list: "PAT: [mem 0x...-0x...] write-combining". NULL if none is listed.
+ */
+static const char *pat_type(unsigned long long phys, char *buf, size_t len)
+{
+	char line[200], want[64];
+	const char *type = NULL;
+	FILE *f;
+
+	f = fopen("/sys/kernel/debug/x86/pat_memtype_list", "r");
+	if (!f)
+		return NULL;
+	snprintf(want, sizeof(want), "[mem 0x%016llx-0x%016llx]", phys,
+		 phys + page);
+	while (fgets(line, sizeof(line), f)) {
+		char *at = strstr(line, want);
+
+		if (at) {
+			snprintf(buf, len, "%s", at + strlen(want) + 1);
+			buf[strcspn(buf, "\n")] = 0;
+			type = buf;
+		}
+	}
+	fclose(f);
+	return type;
+}
+
+/* The BAR entries: UC and WC mappings, as the memtype list shows them. */
+static void check_bar_caching(struct ctx *c)
+{
+	const char *t;
+	char buf[64];
+
+	t = pat_type(c->bar_phys, buf, sizeof(buf));
+	check(t && !strcmp(t, "uncached-minus"), "BAR UC entry maps %s",
+	      t ?: "(not listed)");
+	t = pat_type(c->bar_phys + page, buf, sizeof(buf));
+	check(t && !strcmp(t, "write-combining"), "BAR WC entry maps %s",
+	      t ?: "(not listed)");
+}
+
 /* Contexts, exports, imports; revocation by removal, disassociate, close. */
 static void scenario_one_context(void)
 {
-	volatile uint32_t *host, *vmal;
-	int dh, dv, dh2, ret;
+	volatile uint32_t *host, *vmal, *bar, *barwc;
+	int dh, dv, db, dw, dh2, ret;
 	struct ctx c;
 
 	ctx_open(&c);
 	host = map_entry(&c, HOST, 2 * page);
 	vmal = map_entry(&c, VMALLOC, page);
+	bar = map_entry(&c, BAR, page);
+	barwc = map_entry(&c, BAR_WC, page);
 	host[0] = MAGIC(HOST);
 	vmal[0] = MAGIC(VMALLOC);
+	bar[0] = MAGIC(BAR);
+	barwc[0] = MAGIC(BAR_WC);
+	__sync_synchronize();	/* drain the WC buffer before the kernel reads */
+	check_bar_caching(&c);
+	check_no_exec(&c, HOST, 2 * page);
+	check_no_exec(&c, BAR, page);
 
 	ret = export(&c, c.off[HOST] + 1);
 	check(ret == -EINVAL, "unaligned offset refused: %d", ret);
@@ -182,29 +259,54 @@ static void scenario_one_context(void)
 	check(dh >= 0, "export host entry: %d", dh);
 	dv = export(&c, c.off[VMALLOC]);
 	check(dv >= 0, "export vmalloc entry: %d", dv);
-	if (dh < 0 || dv < 0)
+	db = export(&c, c.off[BAR]);
+	check(db >= 0 && lseek(db, 0, SEEK_END) == page,
+	      "export BAR UC entry: %d", db);
+	dw = export(&c, c.off[BAR_WC]);
+	check(dw >= 0, "export BAR WC entry: %d", dw);
+	if (dh < 0 || dv < 0 || db < 0 || dw < 0)
 		return;
 
-	ctl_check("direction %d", dv);
+	ctl_check("direction %d %d", dv, VMALLOC);
+	ctl_check("direction %d %d", dw, BAR_WC);
 	ctl_check("import %d %d", dh, HOST);
 	check(host[1] == ~MAGIC(HOST), "kernel vmap write seen through mmap");
 	ctl_check("import %d %d", dv, VMALLOC);
+	ctl_check("import %d %d", db, BAR);
+	check(bar[1] == ~MAGIC(BAR), "kernel BAR write seen through UC mmap");
+	ctl_check("import %d %d", dw, BAR_WC);
 	ctl_check("remap %d", HOST);
+	ctl_check("remap %d", BAR);
 
-	/* Entry removal (QP destroy) revokes the vmalloc export. */
+	/*
+	 * Entry removal (QP destroy) revokes the exports and does not wait
+	 * for a vmap holder; the export keeps the pages until its fd goes.
+	 */
+	ctl_check("hold %d %d", dv, VMALLOC);
 	ctl_check("remove %d", VMALLOC);
+	ctl_check("remove %d", BAR_WC);
+	ctl_check("late %d", VMALLOC);
 	ctl_check("revoked %d entry-remove", VMALLOC);
+	ctl_check("revoked %d entry-remove", BAR_WC);
 	ret = export(&c, c.off[VMALLOC]);
 	check(ret == -EINVAL, "removed entry cannot be exported: %d", ret);
 	munmap((void *)vmal, page);
+	munmap((void *)barwc, page);
 	close(dv);
+	close(dw);
 	ctl_check("freed %d", VMALLOC);
+	ctl_check("freed %d", BAR_WC);
 
-	/* Disassociate revokes exports and zaps the mmap. */
+	/* Disassociate revokes exports, vmap holder or not, and zaps mmaps. */
+	ctl_check("hold %d %d", dh, HOST);
 	ctl_check("disassociate");
+	ctl_check("late %d", HOST);
 	ctl_check("revoked %d disassociate", HOST);
+	ctl_check("revoked %d disassociate", BAR);
 	check(host[0] == 0, "mmap zapped by disassociate: %#x", host[0]);
+	check(bar[0] == 0, "BAR mmap zapped by disassociate: %#x", bar[0]);
 	close(dh);
+	close(db);
 
 	/* The entry is still valid: it can be exported again. */
 	dh2 = export(&c, c.off[HOST]);
@@ -215,12 +317,19 @@ static void scenario_one_context(void)
 	/* The pages still hold the magic; the zapped VMA no longer maps them. */
 	ctl_check("import %d %d", dh2, HOST);
 	munmap((void *)host, 2 * page);
+	munmap((void *)bar, page);
 
-	/* Closing the context revokes, then the driver frees the pages. */
+	/*
+	 * Closing the context revokes, and the driver frees the pages while
+	 * a vmap holder still maps them: they stay allocated until its vunmap.
+	 */
+	ctl_check("hold %d %d", dh2, HOST);
 	close(dh2);
 	ctx_close(&c);
+	ctl_check("late %d", HOST);
 	ctl_check("revoked %d context-close", HOST);
 	ctl_check("freed %d", HOST);
+	ctl_check("freed %d", BAR);
 }
 
 /* Another process's context; SIGKILL of the exporting process. */
@@ -252,6 +361,11 @@ static void scenario_two_processes(void)
 		fd = export(&child, child.off[HOST]);
 		check(fd >= 0, "child: export its own entry: %d", fd);
 		ctl_check("import %d %d", fd, HOST);
+		ctl_check("hold %d %d", fd, HOST);
+		map_entry(&child, BAR, page)[0] = MAGIC(BAR);
+		fd = export(&child, child.off[BAR]);
+		check(fd >= 0, "child: export its BAR entry: %d", fd);
+		ctl_check("import %d %d", fd, BAR);
 		ok = failed > failed_before ? 'n' : 'y';
 		if (write(pipefd[1], &ok, 1) != 1)
 			_exit(2);
@@ -259,55 +373,72 @@ static void scenario_two_processes(void)
 		_exit(0);
 	}
 	close(pipefd[1]);
-	/* The child printed its 3 results with its copy of the counters. */
-	tests += 3;
+	/* The child printed its 6 results with its copy of the counters. */
+	tests += 6;
 	if (read(pipefd[0], &ok, 1) != 1 || ok != 'y')
 		failed++;
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	check(WIFSIGNALED(status), "child killed");
+	ctl_check("late %d", HOST);
 	ctl_check("revoked %d sigkill", HOST);
+	ctl_check("revoked %d sigkill", BAR);
 	ctl_check("freed %d", HOST);
+	ctl_check("freed %d", BAR);
 	ctx_close(&parent);
 }
 
 /* Device unregister revokes; the module registers the device again. */
 static void scenario_unregister(void)
 {
-	volatile uint32_t *host;
+	volatile uint32_t *host, *bar;
 	struct ctx c;
-	int dh;
+	int dh, db;
 
 	ctx_open(&c);
 	host = map_entry(&c, HOST, 2 * page);
 	host[0] = MAGIC(HOST);
+	bar = map_entry(&c, BAR, page);
+	bar[0] = MAGIC(BAR);
 	dh = export(&c, c.off[HOST]);
 	check(dh >= 0, "export host entry: %d", dh);
-	if (dh < 0)
+	db = export(&c, c.off[BAR]);
+	check(db >= 0, "export BAR entry: %d", db);
+	if (dh < 0 || db < 0)
 		return;
 	ctl_check("import %d %d", dh, HOST);
+	ctl_check("hold %d %d", dh, HOST);
+	ctl_check("import %d %d", db, BAR);
 	ctl_check("unregister");
+	ctl_check("late %d", HOST);
 	ctl_check("revoked %d unregister", HOST);
+	ctl_check("revoked %d unregister", BAR);
 	ctl_check("freed %d", HOST);
+	ctl_check("freed %d", BAR);
 	check(host[0] == 0, "mmap zapped by unregister: %#x", host[0]);
+	check(bar[0] == 0, "BAR mmap zapped by unregister: %#x", bar[0]);
 	munmap((void *)host, 2 * page);
+	munmap((void *)bar, page);
 	close(dh);
+	close(db);
 	ctx_close(&c);
 }
 
 static int hold(void)
 {
-	volatile uint32_t *host;
 	struct ctx c;
-	int dh, ret;
+	int dh, db, ret;
 
 	ctx_open(&c);
-	host = map_entry(&c, HOST, 2 * page);
-	host[0] = MAGIC(HOST);
+	map_entry(&c, HOST, 2 * page)[0] = MAGIC(HOST);
+	map_entry(&c, BAR, page)[0] = MAGIC(BAR);
 	dh = export(&c, c.off[HOST]);
-	if (dh < 0)
+	db = export(&c, c.off[BAR]);
+	if (dh < 0 || db < 0)
 		return 1;
-	ret = p2p_test_ctl("import %d %d", dh, HOST);
+	ret = p2p_test_ctl("import %d %d", dh, HOST) ?:
+	      p2p_test_ctl("hold %d %d", dh, HOST) ?:
+	      p2p_test_ctl("import %d %d", db, BAR);
 	printf("%s\n", ret ? "import failed" : "held");
 	fflush(stdout);
 	if (ret)

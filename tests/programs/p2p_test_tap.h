@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #define P2P_TEST_CTL "/sys/kernel/debug/p2p_mmap_test/ctl"
+/* the module's importer of another driver's export ("attach", "write") */
+#define IMP_FOREIGN 4
 
 static int tests, failed;
 

@@ -496,7 +496,8 @@ static int same_slot(const struct raw_qp *a, const struct raw_qp *b)
 /* A peer ring through the test module's importer of an exported page. */
 static void peer_write(uint32_t index, uint32_t val)
 {
-	int err = p2p_test_ctl("write 2 %zu %x", index * sizeof(struct rxe_db_slot), val);
+	int err = p2p_test_ctl("write %d %zu %x", IMP_FOREIGN,
+			       index * sizeof(struct rxe_db_slot), val);
 
 	if (err)
 		die("peer write of %#x to slot %u: %s", val, index, strerror(err));
@@ -792,7 +793,7 @@ static void t_stale_dmabuf(void)
 	close(fd);
 	/* the page had slots left to give: it goes with the context */
 	db_dev_close(&d);
-	err = p2p_test_ctl("revoked 2 rxe-stale-context-close");
+	err = p2p_test_ctl("revoked %d rxe-stale-context-close", IMP_FOREIGN);
 	if (err)
 		die("closing the context did not revoke the peer: %s", strerror(err));
 	ok("closing the context revokes the peer's import");
@@ -870,7 +871,7 @@ static void t_dedicated(void)
 	/* the page goes with its QP: revoked, no longer mapped or exported */
 	if (raw_qp_destroy(&x))
 		die("destroy the dedicated qp");
-	err = p2p_test_ctl("revoked 2 rxe-dedicated-qp-destroy");
+	err = p2p_test_ctl("revoked %d rxe-dedicated-qp-destroy", IMP_FOREIGN);
 	if (err)
 		die("destroying the QP did not revoke its page's export: %s", strerror(err));
 	close(fd);

@@ -124,3 +124,38 @@ rdmap_wait_listen() {
 # ok/not ok lines in KTAP style for the runner's log.
 rdmap_ok() { echo "ok - $*"; }
 rdmap_fail() { echo "not ok - $*"; }
+
+# rdmap_bounded SECONDS CMD...: run CMD and return its status, or 124 with
+# the kernel stacks of its tasks if it has not finished after SECONDS (a
+# task stuck in the kernel cannot be killed; the stacks say where it is).
+rdmap_bounded() {
+	local limit=$1 pid t i
+	shift
+	"$@" &
+	pid=$!
+	for ((i = 0; i < limit * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "still running after ${limit}s: $*" >&2
+		for t in /proc/"$pid"/task/*; do
+			echo "--- $t" >&2
+			cat "$t/stack" >&2 2>/dev/null
+		done
+		return 124
+	fi
+	wait "$pid"
+}
+
+# rdmap_wait_held FILE: wait up to 20 s until FILE has a line "held" (what
+# the tests' holder programs print once they hold what they hold).
+rdmap_wait_held() {
+	local i
+	for i in $(seq 100); do
+		grep -q '^held' "$1" && return 0
+		sleep 0.2
+	done
+	echo "no holder: $(cat "$1")" >&2
+	return 1
+}

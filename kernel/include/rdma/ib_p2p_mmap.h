@@ -5,7 +5,8 @@
  * A driver that inserts an mmap entry with rdma_user_mmap_entry_insert_bar()
  * or rdma_user_mmap_entry_insert_host() gets, from that one call, an entry
  * userspace can mmap() (rdma_user_mmap_p2p()) and export as a revocable
- * dma-buf (UVERBS_METHOD_DMABUF_ALLOC) without any further driver op.
+ * dma-buf (UVERBS_METHOD_DMABUF_ALLOC) without ops.mmap_get_pfns or
+ * ops.pgoff_to_mmap_entry of its own.
  */
 
 #ifndef IB_P2P_MMAP_H
@@ -16,10 +17,10 @@
 #include <linux/types.h>
 
 struct ib_ucontext;
-struct iosys_map;
 struct p2pdma_provider;
 struct page;
 struct pci_dev;
+struct phys_vec;
 struct rdma_user_mmap_entry;
 struct vm_area_struct;
 
@@ -37,64 +38,38 @@ struct vm_area_struct;
 enum rdma_p2p_cache { RDMA_P2P_CACHE_UC, RDMA_P2P_CACHE_WC };
 
 /**
- * struct rdma_user_mmap_p2p_ops - what backs a p2p mmap entry
- *
- * Installed by the insert helpers, one const table per kind of backing; a
- * driver never provides one. Exactly one of @get_phys and @get_page is set:
- * it tells the dma-buf exporter how to map the entry for a DMA importer.
- * The callbacks are called with a reference on the entry held and never
- * after the entry's mmap_free.
- *
- * @get_phys: BAR backing: the physical range and its P2PDMA provider.
- *	Returns -EOPNOTSUPP when the device has no P2PDMA provider for the BAR.
- * @get_page: host backing: the page at page index @idx of the entry.
- * @vmap: a kernel CPU mapping of the whole entry, for software importers.
- * @vunmap: undo @vmap.
- * @mmap: map the whole entry into @vma (see rdma_user_mmap_p2p()).
+ * enum rdma_p2p_backing - what backs an mmap entry's pages
+ * @RDMA_P2P_NONE: inserted without a p2p helper; the driver maps and, with
+ *	its own ops.mmap_get_pfns, exports it
+ * @RDMA_P2P_BAR: a range of a PCI memory BAR (no struct page)
+ * @RDMA_P2P_HOST: order-0 kernel pages, from the page allocator or vmalloc
  */
-struct rdma_user_mmap_p2p_ops {
-	int (*get_phys)(struct rdma_user_mmap_entry *entry,
-			struct phys_vec *phys_vec,
-			struct p2pdma_provider **provider);
-	struct page *(*get_page)(struct rdma_user_mmap_entry *entry,
-				 unsigned long idx);
-	int (*vmap)(struct rdma_user_mmap_entry *entry, struct iosys_map *map);
-	void (*vunmap)(struct rdma_user_mmap_entry *entry,
-		       struct iosys_map *map);
-	int (*mmap)(struct ib_ucontext *ucontext, struct vm_area_struct *vma,
-		    struct rdma_user_mmap_entry *entry);
-};
+enum rdma_p2p_backing { RDMA_P2P_NONE, RDMA_P2P_BAR, RDMA_P2P_HOST };
 
 /**
  * struct rdma_user_mmap_p2p - per-entry p2p state, embedded in the entry
  *
- * Written once by the insert helpers before the entry becomes visible in
- * the mmap_xa, read-only afterwards, so readers need no lock. A zeroed
- * struct (the driver allocates its entries zeroed) means "not p2p".
+ * Written by the insert before the entry becomes visible in the mmap_xa,
+ * read-only afterwards, so readers need no lock.
  *
- * @ops: the backing's operations; NULL for an entry inserted without helper
+ * @backing: what the pages are
  * @peer_access: RDMA_P2P_PEER_* a dma-buf importer may use
  * @cache: caching of BAR mappings
- * @bar: BAR backing (@ops->get_phys set)
- * @bar.pdev: PCI function that owns the BAR
+ * @bar: BAR backing
  * @bar.provider: P2PDMA provider of the BAR, NULL when it has none
  * @bar.phys: CPU physical address of the first byte
- * @host: host memory backing (@ops->get_page set)
- * @host.kaddr: linear-map or vmalloc_user() address of the first byte
+ * @kaddr: host backing: linear-map or vmalloc address of the first byte
  */
 struct rdma_user_mmap_p2p {
-	const struct rdma_user_mmap_p2p_ops *ops;
+	enum rdma_p2p_backing backing;
 	u32 peer_access;
 	enum rdma_p2p_cache cache;
 	union {
 		struct {
-			struct pci_dev *pdev;
 			struct p2pdma_provider *provider;
 			phys_addr_t phys;
 		} bar;
-		struct {
-			void *kaddr;
-		} host;
+		void *kaddr;
 	};
 };
 
@@ -118,6 +93,11 @@ int rdma_user_mmap_entry_insert_host(struct ib_ucontext *ucontext,
 int rdma_user_mmap_p2p(struct ib_ucontext *ucontext, struct vm_area_struct *vma,
 		       struct rdma_user_mmap_entry *entry);
 bool rdma_user_mmap_entry_is_p2p(const struct rdma_user_mmap_entry *entry);
+int rdma_user_mmap_p2p_get_pfns(struct rdma_user_mmap_entry *entry,
+				struct phys_vec *phys_vec,
+				struct p2pdma_provider **provider);
+struct page *rdma_user_mmap_p2p_page(const struct rdma_user_mmap_entry *entry,
+				     unsigned long idx);
 
 #else
 static inline int

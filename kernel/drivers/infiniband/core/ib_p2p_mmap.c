@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
- * p2p mmap entries: one insert call gives an rdma_user_mmap_entry both its
- * userspace mmap() and everything the dma-buf exporter needs (backing, CPU
- * mapping, peer access), so that UVERBS_METHOD_DMABUF_ALLOC works for the
- * entry without driver ops.
+ * p2p mmap entries: one insert call records what backs an
+ * rdma_user_mmap_entry (a BAR range or kernel pages), its caching and the
+ * access a peer gets, so that the core can mmap() it and the one dma-buf
+ * exporter (uverbs_std_types_dmabuf.c) can export it without driver ops.
  *
- * Lifetime: the p2p state is written before the entry is inserted into the
- * mmap_xa and never changes afterwards. The backing must stay valid until
+ * Lifetime: the p2p state is written by the insert before the entry is
+ * visible and never changes afterwards. The backing must stay valid until
  * the driver's mmap_free, which the core calls once the last reference is
  * gone: every VMA holds one, and every dma-buf export holds one until it has
- * been revoked and all its importers have unmapped and vunmapped.
+ * been revoked and its DMA importers have unmapped. A CPU mapping (vmap) of
+ * host pages holds page references instead, so a driver frees its pages in
+ * mmap_free as usual and a late vmap holder keeps them until its vunmap.
  */
 
-#include <linux/io.h>
-#include <linux/iosys-map.h>
 #include <linux/mm.h>
 #include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
@@ -22,150 +22,22 @@
 #include <rdma/ib_p2p_mmap.h>
 #include "core_priv.h"
 
-static int p2p_bar_get_phys(struct rdma_user_mmap_entry *entry,
-			    struct phys_vec *phys_vec,
-			    struct p2pdma_provider **provider)
-{
-	if (!entry->p2p.bar.provider)
-		return -EOPNOTSUPP;
-
-	phys_vec->paddr = entry->p2p.bar.phys;
-	phys_vec->len = entry->npages << PAGE_SHIFT;
-	*provider = entry->p2p.bar.provider;
-	return 0;
-}
-
-static int p2p_bar_vmap(struct rdma_user_mmap_entry *entry,
-			struct iosys_map *map)
-{
-	size_t len = entry->npages << PAGE_SHIFT;
-	void __iomem *va;
-
-	if (entry->p2p.cache == RDMA_P2P_CACHE_WC)
-		va = ioremap_wc(entry->p2p.bar.phys, len);
-	else
-		va = ioremap(entry->p2p.bar.phys, len);
-	if (!va)
-		return -ENOMEM;
-
-	iosys_map_set_vaddr_iomem(map, va);
-	return 0;
-}
-
-static void p2p_bar_vunmap(struct rdma_user_mmap_entry *entry,
-			   struct iosys_map *map)
-{
-	iounmap(map->vaddr_iomem);
-}
-
-static int p2p_bar_mmap(struct ib_ucontext *ucontext,
-			struct vm_area_struct *vma,
-			struct rdma_user_mmap_entry *entry)
-{
-	pgprot_t prot;
-
-	if (entry->p2p.cache == RDMA_P2P_CACHE_WC)
-		prot = pgprot_writecombine(vma->vm_page_prot);
-	else
-		prot = pgprot_noncached(vma->vm_page_prot);
-
-	return rdma_user_mmap_io(ucontext, vma, PHYS_PFN(entry->p2p.bar.phys),
-				 entry->npages << PAGE_SHIFT, prot, entry);
-}
-
-static const struct rdma_user_mmap_p2p_ops p2p_bar_ops = {
-	.get_phys = p2p_bar_get_phys,
-	.vmap = p2p_bar_vmap,
-	.vunmap = p2p_bar_vunmap,
-	.mmap = p2p_bar_mmap,
-};
-
-static struct page *p2p_host_get_page(struct rdma_user_mmap_entry *entry,
-				      unsigned long idx)
-{
-	void *va = entry->p2p.host.kaddr + (idx << PAGE_SHIFT);
-
-	if (is_vmalloc_addr(va))
-		return vmalloc_to_page(va);
-	return virt_to_page(va);
-}
-
-static int p2p_host_vmap(struct rdma_user_mmap_entry *entry,
-			 struct iosys_map *map)
-{
-	/* Linear-map and vmalloc memory already have a kernel address. */
-	iosys_map_set_vaddr(map, entry->p2p.host.kaddr);
-	return 0;
-}
-
-static void p2p_host_vunmap(struct rdma_user_mmap_entry *entry,
-			    struct iosys_map *map)
-{
-}
-
-/*
- * Like rdma_user_mmap_io(), but page by page: vmalloc memory is not
- * physically contiguous. The mapping is VM_PFNMAP like an IO mapping, so
- * that disassociation can zap it the same way, and it takes no page
- * references: the VMA's reference on the entry keeps the pages alive.
- */
-static int p2p_host_mmap(struct ib_ucontext *ucontext,
-			 struct vm_area_struct *vma,
-			 struct rdma_user_mmap_entry *entry)
-{
-	struct rdma_umap_priv *priv;
-	unsigned long i;
-	int ret;
-
-	if (!(vma->vm_flags & VM_SHARED) ||
-	    vma->vm_end - vma->vm_start != entry->npages << PAGE_SHIFT)
-		return -EINVAL;
-
-	/* Driver is using this wrong, must be called by ib_uverbs_mmap */
-	if (WARN_ON(!vma->vm_file ||
-		    vma->vm_file->private_data != ucontext->ufile))
-		return -EINVAL;
-
-	priv = kzalloc_obj(*priv);
-	if (!priv)
-		return -ENOMEM;
-
-	for (i = 0; i < entry->npages; i++) {
-		ret = remap_pfn_range(vma, vma->vm_start + (i << PAGE_SHIFT),
-				      page_to_pfn(p2p_host_get_page(entry, i)),
-				      PAGE_SIZE, vma->vm_page_prot);
-		if (ret) {
-			/* remap_pfn_range() already zapped what it mapped */
-			kfree(priv);
-			return -EAGAIN;
-		}
-	}
-
-	rdma_umap_priv_init(priv, vma, entry);
-	return 0;
-}
-
-static const struct rdma_user_mmap_p2p_ops p2p_host_ops = {
-	.get_page = p2p_host_get_page,
-	.vmap = p2p_host_vmap,
-	.vunmap = p2p_host_vunmap,
-	.mmap = p2p_host_mmap,
-};
-
-static int p2p_check_entry(struct ib_ucontext *ucontext,
-			   struct rdma_user_mmap_entry *entry, size_t length,
-			   u32 peer_access)
+static int p2p_insert(struct ib_ucontext *ucontext,
+		      struct rdma_user_mmap_entry *entry, size_t length,
+		      struct rdma_user_mmap_p2p *p2p, u32 min_pgoff,
+		      u32 max_pgoff)
 {
 	if (!entry || !length)
 		return -EINVAL;
 
-	if (peer_access & ~RDMA_P2P_PEER_MASK) {
+	if (p2p->peer_access & ~RDMA_P2P_PEER_MASK) {
 		ibdev_dbg(ucontext->device,
 			  "mmap: p2p entry with unknown peer access %#x\n",
-			  peer_access);
+			  p2p->peer_access);
 		return -EINVAL;
 	}
-	return 0;
+	return rdma_user_mmap_entry_insert_p2p(ucontext, entry, length,
+					       min_pgoff, max_pgoff, p2p);
 }
 
 /* The BAR of @pdev that holds all of [@phys, @phys + @length), or -1. */
@@ -191,12 +63,12 @@ static int p2p_phys_to_bar(struct pci_dev *pdev, phys_addr_t phys,
 /**
  * rdma_user_mmap_entry_insert_bar_range() - Insert an mmap entry for BAR pages
  * @ucontext: associated user context
- * @entry: the driver's entry, allocated zeroed; the driver frees it in its
- *	ops.mmap_free as for rdma_user_mmap_entry_insert()
+ * @entry: the driver's entry; the driver frees it in its ops.mmap_free as
+ *	for rdma_user_mmap_entry_insert()
  * @pdev: PCI function whose memory BAR holds the pages
  * @phys: CPU physical address of the first page, page aligned
  * @length: bytes to map, rounded up to whole pages that must lie in one BAR
- * @cache: CPU caching of the userspace and vmap mappings
+ * @cache: CPU caching of the userspace mapping
  * @peer_access: RDMA_P2P_PEER_* a dma-buf importer is granted; a doorbell
  *	is usually exported write-only
  * @min_pgoff: lowest mmap page offset the entry may get
@@ -205,8 +77,10 @@ static int p2p_phys_to_bar(struct pci_dev *pdev, phys_addr_t phys,
  * The p2p_ioremap style of inserting doorbell pages: the entry can be mapped
  * with rdma_user_mmap_p2p() and exported through UVERBS_METHOD_DMABUF_ALLOC
  * to peer-to-peer capable importers, using the BAR's P2PDMA provider. The
- * driver calls pcim_p2pdma_init() on @pdev at probe; without a provider the
- * entry can still be mmapped but an export fails with -EOPNOTSUPP.
+ * driver must have called pcim_p2pdma_init() on @pdev (at probe); a BAR
+ * without a provider (non-mappable BARs) can still be mmapped, but an export
+ * fails with -EOPNOTSUPP. An export has no CPU mapping (vmap): MMIO cannot
+ * outlive its revocation safely.
  *
  * @pdev must outlive the ib_device, as it does for every PCI driver.
  *
@@ -225,12 +99,13 @@ int rdma_user_mmap_entry_insert_bar_range(struct ib_ucontext *ucontext,
 					  u32 peer_access, u32 min_pgoff,
 					  u32 max_pgoff)
 {
+	struct rdma_user_mmap_p2p p2p = {
+		.backing = RDMA_P2P_BAR,
+		.peer_access = peer_access,
+		.cache = cache,
+		.bar.phys = phys,
+	};
 	int bar;
-	int ret;
-
-	ret = p2p_check_entry(ucontext, entry, length, peer_access);
-	if (ret)
-		return ret;
 
 	if (!pdev || !PAGE_ALIGNED(phys) ||
 	    (cache != RDMA_P2P_CACHE_UC && cache != RDMA_P2P_CACHE_WC))
@@ -243,31 +118,20 @@ int rdma_user_mmap_entry_insert_bar_range(struct ib_ucontext *ucontext,
 			  &phys, length, pci_name(pdev));
 		return -EINVAL;
 	}
+	p2p.bar.provider = pcim_p2pdma_provider(pdev, bar);
 
-	entry->p2p.bar.pdev = pdev;
-	entry->p2p.bar.phys = phys;
-	entry->p2p.bar.provider = pcim_p2pdma_provider(pdev, bar);
-	entry->p2p.cache = cache;
-	entry->p2p.peer_access = peer_access;
-	entry->p2p.ops = &p2p_bar_ops;
-
-	/* The xa_lock in the insert publishes the p2p state with the entry. */
-	ret = rdma_user_mmap_entry_insert_range(ucontext, entry, length,
-						min_pgoff, max_pgoff);
-	if (ret)
-		entry->p2p.ops = NULL;
-	return ret;
+	return p2p_insert(ucontext, entry, length, &p2p, min_pgoff, max_pgoff);
 }
 EXPORT_SYMBOL(rdma_user_mmap_entry_insert_bar_range);
 
 /**
  * rdma_user_mmap_entry_insert_bar() - Insert an mmap entry for BAR pages
  * @ucontext: associated user context
- * @entry: the driver's entry, allocated zeroed
+ * @entry: the driver's entry
  * @pdev: PCI function whose memory BAR holds the pages
  * @phys: CPU physical address of the first page, page aligned
  * @length: bytes to map, rounded up to whole pages that must lie in one BAR
- * @cache: CPU caching of the userspace and vmap mappings
+ * @cache: CPU caching of the userspace mapping
  * @peer_access: RDMA_P2P_PEER_* a dma-buf importer is granted
  *
  * rdma_user_mmap_entry_insert_bar_range() at any mmap offset.
@@ -287,22 +151,50 @@ int rdma_user_mmap_entry_insert_bar(struct ib_ucontext *ucontext,
 }
 EXPORT_SYMBOL(rdma_user_mmap_entry_insert_bar);
 
+/*
+ * A CPU mapping of the pages outlives revocation by holding a reference on
+ * each page, so each must be refcounted on its own: vmalloc memory, or
+ * order-0 (or split, as by alloc_pages_exact()) page allocator pages.
+ */
+static bool p2p_host_pages_ok(void *kaddr, size_t length)
+{
+	unsigned long i;
+
+	if (!PAGE_ALIGNED(kaddr))
+		return false;
+	if (is_vmalloc_addr(kaddr))
+		return true;
+	for (i = 0; i < DIV_ROUND_UP(length, PAGE_SIZE); i++) {
+		void *va = kaddr + i * PAGE_SIZE;
+		struct page *page;
+
+		if (!virt_addr_valid(va))
+			return false;
+		page = virt_to_page(va);
+		if (PageSlab(page) || PageCompound(page) || !page_count(page))
+			return false;
+	}
+	return true;
+}
+
 /**
  * rdma_user_mmap_entry_insert_host() - Insert an mmap entry for host pages
  * @ucontext: associated user context
- * @entry: the driver's entry, allocated zeroed
- * @kaddr: page aligned kernel address of the pages: from the page allocator
- *	(linear map, e.g. alloc_pages_exact()) or from vmalloc_user()
+ * @entry: the driver's entry
+ * @kaddr: page aligned kernel address of the pages: vmalloc_user() memory,
+ *	or order-0 page allocator pages (get_zeroed_page(),
+ *	alloc_pages_exact()), not slab or compound memory
  * @length: bytes to map, rounded up to whole pages
  * @peer_access: RDMA_P2P_PEER_* a dma-buf importer is granted
  *
  * Like rdma_user_mmap_entry_insert_bar() for kernel memory. An export maps
- * the pages for any DMA-capable importer (peer2peer or not) and gives
- * software importers a CPU mapping through dma_buf_vmap().
+ * the pages for any DMA-capable importer (peer2peer or not) and gives CPU
+ * importers a mapping through dma_buf_vmap().
  *
  * The driver keeps ownership of the pages and frees them in its
  * ops.mmap_free: the core calls it only after every VMA is gone and every
- * importer has been revoked and has unmapped and vunmapped.
+ * DMA importer has been revoked and has unmapped. A CPU importer's vmap
+ * holds page references, so pages it still maps are freed at its vunmap.
  *
  * Return: 0 on success, -EINVAL on bad arguments, -ENOMEM when the mmap_xa
  * has no room.
@@ -312,30 +204,101 @@ int rdma_user_mmap_entry_insert_host(struct ib_ucontext *ucontext,
 				     void *kaddr, size_t length,
 				     u32 peer_access)
 {
-	int ret;
+	struct rdma_user_mmap_p2p p2p = {
+		.backing = RDMA_P2P_HOST,
+		.peer_access = peer_access,
+		.kaddr = kaddr,
+	};
 
-	ret = p2p_check_entry(ucontext, entry, length, peer_access);
-	if (ret)
-		return ret;
-
-	if (!PAGE_ALIGNED(kaddr) ||
-	    (!is_vmalloc_addr(kaddr) && !virt_addr_valid(kaddr))) {
+	if (!p2p_host_pages_ok(kaddr, length)) {
 		ibdev_dbg(ucontext->device,
-			  "mmap: %p is neither linear-map nor vmalloc memory\n",
+			  "mmap: %p is not vmalloc or order-0 page memory\n",
 			  kaddr);
 		return -EINVAL;
 	}
-
-	entry->p2p.host.kaddr = kaddr;
-	entry->p2p.peer_access = peer_access;
-	entry->p2p.ops = &p2p_host_ops;
-
-	ret = rdma_user_mmap_entry_insert(ucontext, entry, length);
-	if (ret)
-		entry->p2p.ops = NULL;
-	return ret;
+	return p2p_insert(ucontext, entry, length, &p2p, 0, U32_MAX);
 }
 EXPORT_SYMBOL(rdma_user_mmap_entry_insert_host);
+
+/**
+ * rdma_user_mmap_p2p_page() - A page of a host-memory p2p entry
+ * @entry: an entry inserted with rdma_user_mmap_entry_insert_host(), alive
+ * @idx: page index inside the entry, below entry->npages
+ *
+ * Return: the page; no reference is taken.
+ */
+struct page *rdma_user_mmap_p2p_page(const struct rdma_user_mmap_entry *entry,
+				     unsigned long idx)
+{
+	void *va = entry->p2p.kaddr + idx * PAGE_SIZE;
+
+	return is_vmalloc_addr(va) ? vmalloc_to_page(va) : virt_to_page(va);
+}
+EXPORT_SYMBOL(rdma_user_mmap_p2p_page);
+
+/**
+ * rdma_user_mmap_p2p_get_pfns() - The core's ops.mmap_get_pfns for BAR entries
+ * @entry: an entry inserted with rdma_user_mmap_entry_insert_bar(), alive
+ * @phys_vec: filled with the entry's physical range
+ * @provider: filled with the BAR's P2PDMA provider
+ *
+ * Return: 0, or -EOPNOTSUPP when the entry is not a BAR entry or its BAR has
+ * no P2PDMA provider (the driver did not call pcim_p2pdma_init()).
+ */
+int rdma_user_mmap_p2p_get_pfns(struct rdma_user_mmap_entry *entry,
+				struct phys_vec *phys_vec,
+				struct p2pdma_provider **provider)
+{
+	if (entry->p2p.backing != RDMA_P2P_BAR || !entry->p2p.bar.provider) {
+		ibdev_dbg(entry->ucontext->device,
+			  "dmabuf: pgoff[%#lx] is no BAR entry with a P2PDMA provider\n",
+			  entry->start_pgoff);
+		return -EOPNOTSUPP;
+	}
+	phys_vec->paddr = entry->p2p.bar.phys;
+	phys_vec->len = entry->npages << PAGE_SHIFT;
+	*provider = entry->p2p.bar.provider;
+	return 0;
+}
+EXPORT_SYMBOL(rdma_user_mmap_p2p_get_pfns);
+
+/*
+ * Like rdma_user_mmap_io(), but page by page: vmalloc memory is not
+ * physically contiguous. The mapping is VM_PFNMAP like an IO mapping, so
+ * that disassociation zaps it the same way, and it takes no page
+ * references: the VMA's reference on the entry keeps the pages alive.
+ */
+static int p2p_host_mmap(struct ib_ucontext *ucontext,
+			 struct vm_area_struct *vma,
+			 struct rdma_user_mmap_entry *entry)
+{
+	struct rdma_umap_priv *priv;
+	unsigned long i;
+	int ret;
+
+	ret = rdma_user_mmap_check_vma(ucontext, vma,
+				       entry->npages << PAGE_SHIFT);
+	if (ret)
+		return ret;
+
+	priv = kzalloc_obj(*priv);
+	if (!priv)
+		return -ENOMEM;
+
+	for (i = 0; i < entry->npages; i++) {
+		ret = remap_pfn_range(vma, vma->vm_start + i * PAGE_SIZE,
+				      page_to_pfn(rdma_user_mmap_p2p_page(entry, i)),
+				      PAGE_SIZE, vma->vm_page_prot);
+		if (ret) {
+			/* remap_pfn_range() already zapped what it mapped */
+			kfree(priv);
+			return -EAGAIN;
+		}
+	}
+
+	rdma_umap_priv_init(priv, vma, entry);
+	return 0;
+}
 
 /**
  * rdma_user_mmap_p2p() - Map a whole p2p entry into a process
@@ -349,12 +312,18 @@ EXPORT_SYMBOL(rdma_user_mmap_entry_insert_host);
  * disassociation zaps it. The VMA takes its own reference on @entry; the
  * driver puts the one it got as usual.
  *
+ * A doorbell or queue page is never code: PROT_EXEC is refused, and
+ * VM_MAYEXEC cleared so that mprotect() cannot add it later.
+ *
  * Return: 0 on success, -EINVAL for a non-p2p entry or a VMA that is not
- * shared or not the entry's size, -ENOMEM or -EAGAIN on mapping failure.
+ * shared or not the entry's size, -EPERM for an executable mapping,
+ * -ENOMEM or -EAGAIN on mapping failure.
  */
 int rdma_user_mmap_p2p(struct ib_ucontext *ucontext, struct vm_area_struct *vma,
 		       struct rdma_user_mmap_entry *entry)
 {
+	pgprot_t prot;
+
 	if (!rdma_user_mmap_entry_is_p2p(entry) ||
 	    entry->ucontext != ucontext) {
 		ibdev_dbg(ucontext->device,
@@ -362,7 +331,23 @@ int rdma_user_mmap_p2p(struct ib_ucontext *ucontext, struct vm_area_struct *vma,
 			  vma->vm_pgoff);
 		return -EINVAL;
 	}
-	return entry->p2p.ops->mmap(ucontext, vma, entry);
+	if (vma->vm_flags & VM_EXEC) {
+		ibdev_dbg(ucontext->device,
+			  "mmap: pgoff[%#lx] refused: PROT_EXEC\n",
+			  vma->vm_pgoff);
+		return -EPERM;
+	}
+	vm_flags_clear(vma, VM_MAYEXEC);
+
+	if (entry->p2p.backing == RDMA_P2P_HOST)
+		return p2p_host_mmap(ucontext, vma, entry);
+
+	if (entry->p2p.cache == RDMA_P2P_CACHE_WC)
+		prot = pgprot_writecombine(vma->vm_page_prot);
+	else
+		prot = pgprot_noncached(vma->vm_page_prot);
+	return rdma_user_mmap_io(ucontext, vma, PHYS_PFN(entry->p2p.bar.phys),
+				 entry->npages << PAGE_SHIFT, prot, entry);
 }
 EXPORT_SYMBOL(rdma_user_mmap_p2p);
 
@@ -370,11 +355,11 @@ EXPORT_SYMBOL(rdma_user_mmap_p2p);
  * rdma_user_mmap_entry_is_p2p() - Was the entry inserted with a p2p helper?
  * @entry: an mmap entry, or NULL
  *
- * Return: true if @entry carries p2p ops and can be exported as a dma-buf
- * without driver ops.
+ * Return: true if @entry can be mapped with rdma_user_mmap_p2p() and
+ * exported as a dma-buf without driver ops.
  */
 bool rdma_user_mmap_entry_is_p2p(const struct rdma_user_mmap_entry *entry)
 {
-	return entry && entry->p2p.ops;
+	return entry && entry->p2p.backing != RDMA_P2P_NONE;
 }
 EXPORT_SYMBOL(rdma_user_mmap_entry_is_p2p);
