@@ -55,12 +55,15 @@ int rxe_db_parse_create_qp(struct rxe_dev *rxe, struct ib_udata *udata,
 		return err;
 
 	if (cmd->flags & ~(RXE_CREATE_QP_DOORBELL |
-			   RXE_CREATE_QP_DOORBELL_PEER)) {
+			   RXE_CREATE_QP_DOORBELL_PEER |
+			   RXE_CREATE_QP_DOORBELL_STAGED)) {
 		rxe_dbg_dev(rxe, "unknown create-qp flags %#x\n", cmd->flags);
 		return -EOPNOTSUPP;
 	}
 	if (cmd->reserved)
 		return -EINVAL;
+	if (cmd->flags & RXE_CREATE_QP_DOORBELL_STAGED)
+		cmd->flags |= RXE_CREATE_QP_DOORBELL_PEER;
 	if (cmd->flags & RXE_CREATE_QP_DOORBELL_PEER)
 		cmd->flags |= RXE_CREATE_QP_DOORBELL;
 
@@ -209,9 +212,6 @@ int rxe_db_qp_create(struct rxe_qp *qp, const struct rxe_create_qp_cmd *cmd,
 		return -ENOMEM;
 	db->qp = qp;
 	db->flags = cmd->flags;
-	db->uflags = RXE_DB_NEED_WAKEUP;
-	INIT_LIST_HEAD(&db->active);
-	INIT_LIST_HEAD(&db->peer);
 
 	mutex_lock(&uc->db.lock);
 	err = rxe_db_slot_alloc(&uc->db, &uc->ibuc, db);

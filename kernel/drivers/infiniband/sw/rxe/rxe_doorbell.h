@@ -16,6 +16,7 @@ struct rxe_dev;
 struct rxe_qp;
 struct rxe_ucontext;
 struct rxe_db_engine;
+struct rxe_task;
 
 /*
  * Doorbell pages are rdma_user_mmap_entry objects, whose page offsets the
@@ -45,6 +46,19 @@ struct rxe_db_page {
 };
 
 /*
+ * What the engine does with a slot (rxe_db_engine.c has the transitions).
+ * Under the engine's lock.
+ */
+enum rxe_db_slot_state {
+	/* nobody polls the slot; RXE_DB_NEED_WAKEUP is set in it */
+	RXE_DB_SLOT_IDLE,
+	/* on the engine's armed list and polled; RXE_DB_NEED_WAKEUP is clear */
+	RXE_DB_SLOT_ARMED,
+	/* the QP is being destroyed: the engine never looks at the slot again */
+	RXE_DB_SLOT_DETACHED,
+};
+
+/*
  * The doorbell state of one QP. Everything but page, index and qp is
  * owned by the device's engine and guarded by its lock; the engine touches
  * the slot memory only under that lock, and only while the QP is attached.
@@ -57,11 +71,10 @@ struct rxe_qp_db {
 	u32			index;
 	u32			flags;		/* enum rxe_create_qp_flags */
 
-	struct list_head	active;		/* engine.active, if armed */
-	struct list_head	peer;		/* engine.peers, if a peer slot */
-	bool			armed;
+	enum rxe_db_slot_state	state;
+	struct list_head	armed;		/* engine.armed, iff ARMED */
+	struct list_head	peer;		/* engine.peers, iff a peer slot not DETACHED */
 	u32			uflags;		/* what we last wrote to slot->flags */
-
 	ktime_t			last_ring;
 };
 
@@ -84,7 +97,9 @@ static inline bool rxe_db_is_db_pgoff(unsigned long pgoff)
 /* rxe_db_engine.c: the doorbell engine of a device */
 int rxe_db_engine_attach(struct rxe_qp *qp);
 void rxe_db_engine_detach(struct rxe_qp *qp);
-void rxe_db_kick(struct rxe_qp *qp);
+bool rxe_db_kick(struct rxe_qp *qp);
+void rxe_db_qp_modified(struct rxe_qp *qp);
+bool rxe_db_engine_defer(struct rxe_task *task);
 void rxe_db_engine_destroy(struct rxe_dev *rxe);
 
 #endif /* RXE_DOORBELL_H */
