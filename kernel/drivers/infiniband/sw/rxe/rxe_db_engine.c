@@ -28,7 +28,7 @@
  *
  * The thread runs the send path of a ring itself (db_inline): the QP's send
  * task, then the tasks that it causes on the engine's devices (the
- * responder of a loopback peer, the completer when the acknowledgement
+ * responder of a loopback peer, the completer when the acknowledgment
  * comes back), one after the other; a kick runs its own QP's send task in
  * the caller. See rxe_db_engine_defer() for why and for the bound.
  *
@@ -556,7 +556,7 @@ static int rxe_db_engine_thread(void *arg)
  *
  * The send path of a ring runs in the engine thread. Whatever it schedules
  * on the engine's devices in the same call chain, the responder of a
- * loopback peer and the completer its acknowledgement wakes, the thread
+ * loopback peer and the completer its acknowledgment wakes, the thread
  * runs next, instead of waking an rxe_wq worker for each: on a loopback
  * WQE that saves two work item hand-offs, most of a ring's latency.
  *
@@ -769,6 +769,7 @@ void rxe_db_qp_modified(struct rxe_qp *qp)
 {
 	struct rxe_qp_db *db = qp->db;
 	struct rxe_db_engine *e;
+	u32 cons;
 
 	if (!db)
 		return;
@@ -777,10 +778,15 @@ void rxe_db_qp_modified(struct rxe_qp *qp)
 	if (db->state != RXE_DB_SLOT_DETACHED && qp_state(qp) != IB_QPS_ERR &&
 	    (db->uflags & RXE_DB_QP_ERROR))
 		rxe_db_set_uflags(db, db->uflags & ~RXE_DB_QP_ERROR);
-	if (qp->sq_staged && qp_state(qp) == IB_QPS_RESET)
-		smp_store_release(&qp->sq_released,
-				  queue_get_consumer(qp->sq.queue,
-						     QUEUE_TYPE_FROM_CLIENT));
+	if (qp->sq_staged && qp_state(qp) == IB_QPS_RESET) {
+		cons = queue_get_consumer(qp->sq.queue, QUEUE_TYPE_FROM_CLIENT);
+		/*
+		 * The reset made the requester start over from the consumer
+		 * index. Pairs with the smp_load_acquire() of sq_released in
+		 * the requester.
+		 */
+		smp_store_release(&qp->sq_released, cons);
+	}
 	spin_unlock(&e->lock);
 }
 
