@@ -58,9 +58,10 @@ static int cmp_double(const void *a, const void *b)
 static void print_stats(const char *name, double *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
-	printf("\"%s\": {\"n\": %d, \"median_us\": %.2f, \"p25_us\": %.2f, \"p75_us\": %.2f, "
-	       "\"p90_us\": %.2f, \"min_us\": %.2f, \"max_us\": %.2f}",
-	       name, n, v[n / 2], v[n / 4], v[3 * n / 4], v[9 * n / 10], v[0], v[n - 1]);
+	printf("\"%s\": {\"n\": %d, \"median_us\": %.2f, \"p10_us\": %.2f, \"p25_us\": %.2f, "
+	       "\"p75_us\": %.2f, \"p90_us\": %.2f, \"min_us\": %.2f, \"max_us\": %.2f}",
+	       name, n, v[n / 2], v[n / 10], v[n / 4], v[3 * n / 4], v[9 * n / 10], v[0],
+	       v[n - 1]);
 }
 
 static int create_qp(struct db_dev *d, struct raw_qp *q, struct ibv_cq *cq, int flags)

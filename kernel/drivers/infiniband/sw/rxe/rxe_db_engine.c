@@ -21,8 +21,10 @@
  *
  * Thread phases (enum rxe_db_phase, struct rxe_db_engine.phase):
  *
- *   SPIN   a ring came less than db_spin_us ago: look again at once
- *   POLL   slots are armed but rang longer ago: look every db_poll_us
+ *   SPIN   a ring came less than db_spin_us ago and nothing else wants the
+ *          CPU: look again at once
+ *   POLL   slots are armed but rang longer ago, or another task is
+ *          runnable here: look every db_poll_us
  *   SLEEP  no slot armed: sleep until a kick arms one, or for one peer
  *          scan interval if there are peer slots
  *
@@ -43,6 +45,7 @@
 #include <linux/kthread.h>
 #include <linux/moduleparam.h>
 #include <linux/sched.h>
+#include <linux/sched/stat.h>
 #include <linux/string.h>
 #include <linux/sysfs.h>
 
@@ -532,12 +535,15 @@ static int rxe_db_engine_thread(void *arg)
 		}
 
 		/*
-		 * Busy-poll right after a ring, when the next one is likeliest;
-		 * then leave the CPU to others (the producer, the work the
-		 * rings started) and look at intervals until the idle timeout.
+		 * Busy-poll right after a ring, when the next one is likeliest,
+		 * but only while nothing else wants this CPU (as KVM's halt
+		 * polling does): on a small machine the producer and the work
+		 * the rings started need it. Otherwise, and after db_spin_us,
+		 * look at intervals until the idle timeout.
 		 */
-		if (mode == RXE_DB_MODE_ALWAYS ||
-		    ktime_us_delta(now, e->last_ring) < READ_ONCE(rxe_db_spin_us)) {
+		if ((mode == RXE_DB_MODE_ALWAYS ||
+		     ktime_us_delta(now, e->last_ring) < READ_ONCE(rxe_db_spin_us)) &&
+		    single_task_running() && !need_resched()) {
 			e->phase = RXE_DB_SPIN;
 			cpu_relax();
 			cond_resched();
