@@ -234,7 +234,8 @@ static void t_peer_sleep(int n, int scan_us)
 }
 
 /* CPU time (ns) and context switches of every doorbell engine thread. */
-static void engine_schedstat(unsigned long long *ns, unsigned long long *sw, int *nthreads)
+static void engine_schedstat(unsigned long long *ns, unsigned long long *sw, int *nthreads,
+			     char *names, size_t len)
 {
 	DIR *dir = opendir("/proc");
 	struct dirent *de;
@@ -244,6 +245,7 @@ static void engine_schedstat(unsigned long long *ns, unsigned long long *sw, int
 
 	*ns = *sw = 0;
 	*nthreads = 0;
+	names[0] = 0;
 	if (!dir)
 		die("/proc");
 	while ((de = readdir(dir))) {
@@ -253,7 +255,9 @@ static void engine_schedstat(unsigned long long *ns, unsigned long long *sw, int
 		f = fopen(path, "r");
 		if (!f)
 			continue;
-		if (!fgets(comm, sizeof(comm), f) || strncmp(comm, "rxe_db", 6)) {
+		/* rxe_db/DEV, or rxe_db for the shared engine (not this program) */
+		if (!fgets(comm, sizeof(comm), f) ||
+		    (strncmp(comm, "rxe_db/", 7) && strcmp(comm, "rxe_db\n"))) {
 			fclose(f);
 			continue;
 		}
@@ -264,6 +268,9 @@ static void engine_schedstat(unsigned long long *ns, unsigned long long *sw, int
 			*ns += a;
 			*sw += c;
 			(*nthreads)++;
+			comm[strcspn(comm, "\n")] = 0;
+			snprintf(names + strlen(names), len - strlen(names), "%s%s",
+				 names[0] ? " " : "", comm);
 		}
 		if (f)
 			fclose(f);
@@ -276,6 +283,7 @@ static void t_idle(int nqp, int seconds, int peer)
 	struct raw_qp *q = calloc(nqp, sizeof(*q));
 	unsigned long long ns0, ns1, sw0, sw1;
 	double first[20], steady[20 * 20];
+	char names[256];
 	struct ibv_cq *cq;
 	struct db_dev d;
 	int i, j, nt;
@@ -294,12 +302,12 @@ static void t_idle(int nqp, int seconds, int peer)
 		wait_disarmed(&q[i]);
 	usleep(100000);
 
-	engine_schedstat(&ns0, &sw0, &nt);
+	engine_schedstat(&ns0, &sw0, &nt, names, sizeof(names));
 	sleep(seconds);
-	engine_schedstat(&ns1, &sw1, &nt);
-	printf("{\"qps\": %d, \"peer\": %d, \"seconds\": %d, \"engine_threads\": %d, "
+	engine_schedstat(&ns1, &sw1, &nt, names, sizeof(names));
+	printf("{\"qps\": %d, \"peer\": %d, \"seconds\": %d, \"engine_threads\": \"%s\", "
 	       "\"engine_cpu_pct\": %.3f, \"engine_switches_per_s\": %.1f, ",
-	       nqp, peer, seconds, nt, (ns1 - ns0) / (seconds * 1e7),
+	       nqp, peer, seconds, names, (ns1 - ns0) / (seconds * 1e7),
 	       (double)(sw1 - sw0) / seconds);
 
 	/* the first ring after idle, then 20 rings right after it */

@@ -16,8 +16,9 @@
  * RXE_DB_NEED_WAKEUP is clear in it, so a CPU producer does not kick. An
  * IDLE slot has RXE_DB_NEED_WAKEUP set: a CPU producer kicks after ringing
  * it, and a peer slot (which a device that cannot kick rings) is looked at
- * by the peer scan, every db_peer_scan_us. Idle QPs are on no poll list
- * and cost the thread nothing.
+ * by the peer scan, a timer that looks at every peer slot once per
+ * db_peer_scan_us whether the thread runs or sleeps. Idle QPs are on no
+ * poll list and cost the thread nothing.
  *
  * Thread phases (enum rxe_db_phase, struct rxe_db_engine.phase):
  *
@@ -25,8 +26,7 @@
  *          CPU: look again at once
  *   POLL   slots are armed but rang longer ago, or another task is
  *          runnable here: look every db_poll_us
- *   SLEEP  no slot armed: sleep until a kick arms one, or for one peer
- *          scan interval if there are peer slots
+ *   SLEEP  no slot armed: sleep until a kick or the peer scan arms one
  *
  * The thread runs the send path of a ring itself (db_inline): the QP's send
  * task, then the tasks that it causes on the engine's devices (the
@@ -93,7 +93,11 @@ struct rxe_db_engine {
 	struct list_head	list;		/* in rxe_db_engines */
 	unsigned int		users;		/* devices, under rxe_db_engines_lock */
 
-	spinlock_t		lock;		/* guards all below but the thread-only part */
+	/*
+	 * Guards all below but the thread-only part. A _bh lock: the peer
+	 * timer takes it in softirq context.
+	 */
+	spinlock_t		lock;
 	struct list_head	armed;		/* ARMED slots, polled */
 	struct list_head	peers;		/* attached peer slots, IDLE or ARMED */
 	unsigned int		nr_peers;
@@ -105,9 +109,12 @@ struct rxe_db_engine {
 	 */
 	enum rxe_db_phase	phase;
 
+	/* the peer scan, while peer slots exist and db_mode is not off */
+	struct hrtimer		peer_timer;
+	bool			peer_timer_on;
+
 	/* the engine thread only */
 	ktime_t			last_ring;
-	ktime_t			next_scan;
 	struct rxe_db_chain	*chain;		/* while it serves rings */
 };
 
@@ -366,6 +373,76 @@ static void rxe_db_serve(struct rxe_db_ring *rings, unsigned int n)
 	}
 }
 
+static u64 rxe_db_peer_period_ns(unsigned int nr_peers)
+{
+	unsigned int us = clamp(READ_ONCE(rxe_db_peer_scan_us),
+				RXE_DB_PEER_SCAN_MIN_US, RXE_DB_PEER_SCAN_MAX_US);
+
+	return (u64)us * NSEC_PER_USEC / DIV_ROUND_UP(nr_peers, RXE_DB_SCAN);
+}
+
+/*
+ * The peer scan is a timer rather than the thread, so that idle peer slots
+ * cost a timer softirq per interval, not two context switches. Each run
+ * looks at the next RXE_DB_SCAN peer slots (the list is rotated) and the
+ * period is divided accordingly: every peer slot is looked at once per
+ * db_peer_scan_us. Slots that rang are armed, and the thread woken if it
+ * sleeps; its next pass takes the rings.
+ */
+static enum hrtimer_restart rxe_db_peer_timer(struct hrtimer *timer)
+{
+	struct rxe_db_engine *e = container_of(timer, struct rxe_db_engine,
+					       peer_timer);
+	const __le32 idle = cpu_to_le32(RXE_DB_IDLE);
+	ktime_t now = ktime_get();
+	unsigned int seen = 0;
+	struct rxe_qp_db *db;
+	bool wake = false;
+	u64 period;
+
+	spin_lock(&e->lock);
+	if (!e->nr_peers || READ_ONCE(rxe_db_mode) == RXE_DB_MODE_OFF) {
+		e->peer_timer_on = false;
+		spin_unlock(&e->lock);
+		return HRTIMER_NORESTART;
+	}
+	list_for_each_entry(db, &e->peers, peer) {
+		if (seen++ == RXE_DB_SCAN)
+			break;
+		if (db->state == RXE_DB_SLOT_IDLE &&
+		    READ_ONCE(db->slot->sq_prod) != idle) {
+			rxe_db_arm(e, db, now);
+			wake = e->phase == RXE_DB_SLEEP;
+		}
+	}
+	/* the next run goes on from here */
+	if (&db->peer != &e->peers)
+		list_rotate_to_front(&db->peer, &e->peers);
+	period = rxe_db_peer_period_ns(e->nr_peers);
+	spin_unlock(&e->lock);
+
+	if (wake)
+		wake_up_process(e->thread);
+	hrtimer_forward_now(timer, ns_to_ktime(period));
+	return HRTIMER_RESTART;
+}
+
+/* Start the peer scan if it is needed and not running. */
+static void rxe_db_peer_timer_start(struct rxe_db_engine *e)
+{
+	u64 period;
+
+	lockdep_assert_held(&e->lock);
+
+	if (e->peer_timer_on || !e->nr_peers ||
+	    READ_ONCE(rxe_db_mode) == RXE_DB_MODE_OFF)
+		return;
+	e->peer_timer_on = true;
+	period = rxe_db_peer_period_ns(e->nr_peers);
+	hrtimer_start_range_ns(&e->peer_timer, ns_to_ktime(period), period / 8,
+			       HRTIMER_MODE_REL_SOFT);
+}
+
 /*
  * One bounded look at the armed slots: at most RXE_DB_SCAN of them under
  * the lock, from where the last pass stopped, taking out and judging up to
@@ -380,7 +457,9 @@ static unsigned int rxe_db_pass(struct rxe_db_engine *e, int mode,
 	struct rxe_qp_db *db, *tmp;
 	u32 val;
 
-	spin_lock(&e->lock);
+	spin_lock_bh(&e->lock);
+	/* after db_mode=off, or if the timer found nothing to do */
+	rxe_db_peer_timer_start(e);
 	list_for_each_entry_safe(db, tmp, &e->armed, armed) {
 		if (seen++ == RXE_DB_SCAN || n == RXE_DB_BATCH) {
 			/* the next pass starts with this slot */
@@ -401,92 +480,45 @@ static unsigned int rxe_db_pass(struct rxe_db_engine *e, int mode,
 		if (rxe_db_judge(db, val, &rings[n]))
 			n++;
 	}
-	spin_unlock(&e->lock);
+	spin_unlock_bh(&e->lock);
 	return n;
 }
 
-/*
- * Arm the idle peer slots that rang; the pass right after takes the rings.
- * The lock is dropped every RXE_DB_SCAN slots, the list rotated so that
- * the next hold goes on from there.
- */
-static void rxe_db_peer_scan(struct rxe_db_engine *e, ktime_t now)
-{
-	unsigned int left, seen;
-	struct rxe_qp_db *db;
-
-	spin_lock(&e->lock);
-	left = e->nr_peers;
-	while (left && !list_empty(&e->peers)) {
-		seen = 0;
-		list_for_each_entry(db, &e->peers, peer) {
-			if (seen == RXE_DB_SCAN || seen == left)
-				break;
-			seen++;
-			if (db->state == RXE_DB_SLOT_IDLE &&
-			    READ_ONCE(db->slot->sq_prod) != cpu_to_le32(RXE_DB_IDLE))
-				rxe_db_arm(e, db, now);
-		}
-		left -= seen;
-		if (&db->peer != &e->peers)
-			list_rotate_to_front(&db->peer, &e->peers);
-		if (left) {
-			spin_unlock(&e->lock);
-			cond_resched();
-			spin_lock(&e->lock);
-			left = min(left, e->nr_peers);
-		}
-	}
-	spin_unlock(&e->lock);
-}
-
-/* Sleep until a kick arms a slot, or for one peer scan interval. */
-static void rxe_db_sleep(struct rxe_db_engine *e, int mode)
+/* Sleep until a kick, or the peer scan, arms a slot. */
+static void rxe_db_sleep(struct rxe_db_engine *e)
 {
 	struct rxe_qp_db *first;
-	unsigned int scan_us;
-	ktime_t expires;
-	bool timed;
 
 	set_current_state(TASK_INTERRUPTIBLE);
-	spin_lock(&e->lock);
+	spin_lock_bh(&e->lock);
 	/*
-	 * Checked after setting our state and under the lock that kicks arm
-	 * slots under: a kick either is seen here or finds RXE_DB_SLEEP and
-	 * wakes us, making schedule() return at once.
+	 * Checked after setting our state and under the lock that slots are
+	 * armed under: a kick or the peer scan either is seen here or finds
+	 * RXE_DB_SLEEP and wakes us, making schedule() return at once.
 	 */
 	if (!list_empty(&e->armed) || kthread_should_stop()) {
-		spin_unlock(&e->lock);
+		spin_unlock_bh(&e->lock);
 		__set_current_state(TASK_RUNNING);
 		return;
 	}
 	e->phase = RXE_DB_SLEEP;
-	timed = mode != RXE_DB_MODE_OFF && e->nr_peers;
 	if (e->idle_dev) {
 		rxe_counter_inc(e->idle_dev, RXE_CNT_DB_ENGINE_SLEEPS);
 		e->idle_dev = NULL;
 	}
-	spin_unlock(&e->lock);
+	spin_unlock_bh(&e->lock);
 
-	if (timed) {
-		scan_us = clamp(READ_ONCE(rxe_db_peer_scan_us),
-				RXE_DB_PEER_SCAN_MIN_US, RXE_DB_PEER_SCAN_MAX_US);
-		expires = us_to_ktime(scan_us);
-		schedule_hrtimeout_range(&expires, scan_us * NSEC_PER_USEC / 8,
-					 HRTIMER_MODE_REL);
-	} else {
-		schedule();
-	}
+	schedule();
 	__set_current_state(TASK_RUNNING);
 
-	spin_lock(&e->lock);
+	spin_lock_bh(&e->lock);
 	e->phase = RXE_DB_SPIN;
 	first = list_first_entry_or_null(&e->armed, struct rxe_qp_db, armed);
 	if (first)
 		rxe_counter_inc(to_rdev(first->qp->ibqp.device),
 				RXE_CNT_DB_ENGINE_WAKEUPS);
-	spin_unlock(&e->lock);
-	/* a kick: a ring has just come, so spin first */
+	spin_unlock_bh(&e->lock);
+	/* a ring has just come, so spin first */
 	e->last_ring = ktime_get();
 }
 
@@ -502,14 +534,6 @@ static int rxe_db_engine_thread(void *arg)
 	while (!kthread_should_stop()) {
 		mode = READ_ONCE(rxe_db_mode);
 		now = ktime_get();
-
-		if (mode != RXE_DB_MODE_OFF && READ_ONCE(e->nr_peers) &&
-		    ktime_after(now, e->next_scan)) {
-			rxe_db_peer_scan(e, now);
-			us = clamp(READ_ONCE(rxe_db_peer_scan_us),
-				   RXE_DB_PEER_SCAN_MIN_US, RXE_DB_PEER_SCAN_MAX_US);
-			e->next_scan = ktime_add_us(now, us);
-		}
 
 		n = rxe_db_pass(e, mode, now, rings);
 		if (n) {
@@ -530,7 +554,7 @@ static int rxe_db_engine_thread(void *arg)
 		}
 
 		if (list_empty_careful(&e->armed)) {
-			rxe_db_sleep(e, mode);
+			rxe_db_sleep(e);
 			continue;
 		}
 
@@ -617,6 +641,8 @@ static struct rxe_db_engine *rxe_db_engine_get(struct rxe_dev *rxe)
 	spin_lock_init(&e->lock);
 	INIT_LIST_HEAD(&e->armed);
 	INIT_LIST_HEAD(&e->peers);
+	hrtimer_setup(&e->peer_timer, rxe_db_peer_timer, CLOCK_MONOTONIC,
+		      HRTIMER_MODE_REL_SOFT);
 	e->phase = RXE_DB_SPIN;
 
 	if (rxe_db_shared)
@@ -656,7 +682,6 @@ int rxe_db_engine_attach(struct rxe_qp *qp)
 {
 	struct rxe_qp_db *db = qp->db;
 	struct rxe_db_engine *e;
-	bool wake = false;
 
 	db->state = RXE_DB_SLOT_IDLE;
 	db->uflags = RXE_DB_NEED_WAKEUP;
@@ -675,14 +700,11 @@ int rxe_db_engine_attach(struct rxe_qp *qp)
 	if (!(db->flags & RXE_CREATE_QP_DOORBELL_PEER))
 		return 0;
 
-	spin_lock(&e->lock);
+	spin_lock_bh(&e->lock);
 	list_add_tail(&db->peer, &e->peers);
-	WRITE_ONCE(e->nr_peers, e->nr_peers + 1);
-	wake = e->phase == RXE_DB_SLEEP;
-	spin_unlock(&e->lock);
-	/* An untimed sleep has to become a timed one. */
-	if (wake)
-		wake_up_process(e->thread);
+	e->nr_peers++;
+	rxe_db_peer_timer_start(e);
+	spin_unlock_bh(&e->lock);
 	return 0;
 }
 
@@ -699,15 +721,16 @@ void rxe_db_engine_detach(struct rxe_qp *qp)
 	struct rxe_db_engine *e = to_rdev(qp->ibqp.device)->db_engine;
 	struct rxe_qp_db *db = qp->db;
 
-	spin_lock(&e->lock);
+	spin_lock_bh(&e->lock);
 	if (db->state == RXE_DB_SLOT_ARMED)
 		list_del_init(&db->armed);
 	if (!list_empty(&db->peer)) {
+		/* the peer timer stops by itself with the last peer slot */
 		list_del_init(&db->peer);
-		WRITE_ONCE(e->nr_peers, e->nr_peers - 1);
+		e->nr_peers--;
 	}
 	db->state = RXE_DB_SLOT_DETACHED;
-	spin_unlock(&e->lock);
+	spin_unlock_bh(&e->lock);
 }
 
 /**
@@ -740,14 +763,14 @@ bool rxe_db_kick(struct rxe_qp *qp)
 
 	rxe_counter_inc(rxe, RXE_CNT_DB_KICKS);
 	e = rxe->db_engine;
-	spin_lock(&e->lock);
+	spin_lock_bh(&e->lock);
 	if (READ_ONCE(rxe_db_mode) != RXE_DB_MODE_OFF)
 		rxe_db_arm(e, db, ktime_get());
 	val = rxe_db_take(db->slot);
 	if (val != RXE_DB_IDLE)
 		taken = rxe_db_judge(db, val, &ring);
 	wake = e->phase == RXE_DB_SLEEP && db->state == RXE_DB_SLOT_ARMED;
-	spin_unlock(&e->lock);
+	spin_unlock_bh(&e->lock);
 	if (wake)
 		wake_up_process(e->thread);
 
@@ -780,7 +803,7 @@ void rxe_db_qp_modified(struct rxe_qp *qp)
 	if (!db)
 		return;
 	e = to_rdev(qp->ibqp.device)->db_engine;
-	spin_lock(&e->lock);
+	spin_lock_bh(&e->lock);
 	if (db->state != RXE_DB_SLOT_DETACHED && qp_state(qp) != IB_QPS_ERR &&
 	    (db->uflags & RXE_DB_QP_ERROR))
 		rxe_db_set_uflags(db, db->uflags & ~RXE_DB_QP_ERROR);
@@ -793,7 +816,7 @@ void rxe_db_qp_modified(struct rxe_qp *qp)
 		 */
 		smp_store_release(&qp->sq_released, cons);
 	}
-	spin_unlock(&e->lock);
+	spin_unlock_bh(&e->lock);
 }
 
 /**
@@ -811,10 +834,10 @@ void rxe_db_engine_destroy(struct rxe_dev *rxe)
 	e = rxe->db_engine;
 	if (e) {
 		WRITE_ONCE(rxe->db_engine, NULL);
-		spin_lock(&e->lock);
+		spin_lock_bh(&e->lock);
 		if (e->idle_dev == rxe)
 			e->idle_dev = NULL;
-		spin_unlock(&e->lock);
+		spin_unlock_bh(&e->lock);
 		if (--e->users) {
 			e = NULL;
 		} else {
@@ -828,6 +851,7 @@ void rxe_db_engine_destroy(struct rxe_dev *rxe)
 		return;
 
 	WARN_ON(!list_empty(&e->armed) || !list_empty(&e->peers));
+	hrtimer_cancel(&e->peer_timer);
 	kthread_stop(e->thread);
 	kfree(e);
 }
