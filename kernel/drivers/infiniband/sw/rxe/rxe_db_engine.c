@@ -94,8 +94,8 @@ struct rxe_db_engine {
 	unsigned int		users;		/* devices, under rxe_db_engines_lock */
 
 	/*
-	 * Guards all below but the thread-only part. A _bh lock: the peer
-	 * timer takes it in softirq context.
+	 * Guards the lists, the counts and the slot states, and the slots'
+	 * memory. A _bh lock: the peer timer takes it in softirq context.
 	 */
 	spinlock_t		lock;
 	struct list_head	armed;		/* ARMED slots, polled */
@@ -110,8 +110,8 @@ struct rxe_db_engine {
 	enum rxe_db_phase	phase;
 
 	/* the peer scan, while peer slots exist and db_mode is not off */
+	bool			peer_timer_on;	/* under the lock */
 	struct hrtimer		peer_timer;
-	bool			peer_timer_on;
 
 	/* the engine thread only */
 	ktime_t			last_ring;
