@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
 /*
  * The rxe doorbell engine, driven by hand (see rxe_db.h): rings around the
- * idle transition, staged sends, and the error flag's life.
+ * idle transition, and staged sends.
  *
  *   rxe_db_engine DEV stress RINGS THREADS IDLE_US [SEED]
  *	THREADS threads, each with a CPU doorbell QP (rings and kicks when
@@ -15,9 +15,6 @@
  *	a RXE_CREATE_QP_DOORBELL_STAGED QP: posting and kicking send nothing,
  *	a ring releases the WQEs up to it (rung like a peer, no kick, also
  *	while the engine sleeps), spurious and invalid rings, reset.
- *   rxe_db_engine DEV qp-error
- *	an invalid ring sets RXE_DB_QP_ERROR and errors that QP only; a reset
- *	clears the flag and the QP works again.
  *
  * Prints "ok" lines; exits non-zero with "FAIL: ..." on the first failure.
  */
@@ -57,21 +54,6 @@ static void wait_idle_slot(struct raw_qp *q)
 	while (!(raw_qp_slot_flags(q) & RXE_DB_NEED_WAKEUP))
 		if (now_us() > end)
 			die("qp %u: the engine never let go of the slot", q->qpn);
-}
-
-/* Back from the error state: RESET, then connected again to a new peer. */
-static void raw_qp_reset_connect(struct raw_qp *q)
-{
-	struct ib_uverbs_modify_qp m = {
-		.attr_mask = IBV_QP_STATE,
-		.qp_state = IBV_QPS_RESET,
-	};
-
-	if (raw_qp_modify(q, &m))
-		die("modify to RESET: %s", strerror(errno));
-	ibv_destroy_qp(q->peer);
-	q->peer = NULL;
-	raw_qp_connect(q);
 }
 
 /* ---- stress ---- */
@@ -332,79 +314,12 @@ static void t_staged(void)
 	db_dev_close(&d);
 }
 
-/* ---- qp-error ---- */
-
-static void write_check(struct raw_qp *q, uint32_t seq)
-{
-	memcpy(q->d->buf + 4096, &seq, 4);
-	raw_qp_post_write(q, seq, 4096, 65536, 4);
-	raw_qp_ring(q);
-	if (wait_cq(q->cq, 1, 10000, NULL) != 1 || memcmp(q->d->buf + 65536, &seq, 4))
-		die("qp %u: WQE %u did not complete", q->qpn, seq);
-}
-
-static void t_qp_error(void)
-{
-	struct ibv_cq *cqa, *cqb;
-	struct raw_qp a, b;
-	struct ibv_wc wc;
-	struct db_dev d;
-	double end;
-	int err, i;
-
-	db_dev_open(&d, dev_name);
-	cqa = ibv_create_cq(d.ctx, 64, NULL, NULL, 0);
-	cqb = ibv_create_cq(d.ctx, 64, NULL, NULL, 0);
-	err = raw_qp_create(&d, &a, cqa, RXE_CREATE_QP_DOORBELL, 16,
-			    sizeof(struct rxe_create_qp_resp));
-	if (!err)
-		err = raw_qp_create(&d, &b, cqb, RXE_CREATE_QP_DOORBELL, 16,
-				    sizeof(struct rxe_create_qp_resp));
-	if (err)
-		die("create: %s", strerror(err));
-	printf("# slots %u and %u, %s doorbell page\n", a.db_index, b.db_index,
-	       a.db_offset == b.db_offset ? "one" : "two");
-	raw_qp_connect(&a);
-	raw_qp_connect(&b);
-	write_check(&a, 1);
-	write_check(&b, 1);
-
-	raw_qp_ring_value(&a, 0xdeadbeef);
-	raw_qp_kick(&a);
-	end = now_us() + 10e6;
-	while (!(raw_qp_slot_flags(&a) & RXE_DB_QP_ERROR))
-		if (now_us() > end)
-			die("invalid ring: no RXE_DB_QP_ERROR");
-	raw_qp_post_write(&a, 2, 4096, 65536, 4);
-	raw_qp_ring(&a);
-	if (wait_cq(cqa, 1, 10000, &wc) != 1 || wc.status == IBV_WC_SUCCESS)
-		die("after the invalid ring the QP still sends");
-	for (i = 0; i < 10; i++)
-		write_check(&b, 10 + i);
-	if (raw_qp_slot_flags(&b) & RXE_DB_QP_ERROR)
-		die("the other QP's slot got RXE_DB_QP_ERROR");
-	ok("an invalid ring errors its QP only, the other QP in the page carries on");
-
-	raw_qp_reset_connect(&a);
-	if (raw_qp_slot_flags(&a) & RXE_DB_QP_ERROR)
-		die("RXE_DB_QP_ERROR is still set after the reset");
-	for (i = 0; i < 10; i++)
-		write_check(&a, 100 + i);
-	ok("a reset clears RXE_DB_QP_ERROR and the QP works again");
-
-	raw_qp_destroy(&a);
-	raw_qp_destroy(&b);
-	ibv_destroy_cq(cqa);
-	ibv_destroy_cq(cqb);
-	db_dev_close(&d);
-}
-
 int main(int argc, char **argv)
 {
 	const char *t;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s DEV stress|staged|qp-error [ARGS]\n", argv[0]);
+		fprintf(stderr, "usage: %s DEV stress|staged [ARGS]\n", argv[0]);
 		return 2;
 	}
 	dev_name = argv[1];
@@ -415,8 +330,6 @@ int main(int argc, char **argv)
 			 argc >= 7 ? strtoul(argv[6], NULL, 0) : 1);
 	else if (!strcmp(t, "staged"))
 		t_staged();
-	else if (!strcmp(t, "qp-error"))
-		t_qp_error();
 	else
 		die("unknown or incomplete command %s", t);
 	return 0;

@@ -170,10 +170,6 @@ t_staged() {
 	check_counter rxe0 db_spurious_rings -ge "$((s0 + 2))"
 }
 
-t_qperror() {
-	run_engine rxe0 qp-error
-}
-
 t_garbage() {
 	local i0 s0
 	i0=$(counter rxe0 db_invalid_rings)
@@ -284,7 +280,7 @@ while [ $# -gt 0 ] && [[ $1 == *=* ]]; do
 	esac
 	shift
 done
-tests=${*:-oldabi basic threads wakeup modes garbage qperror staged stress isolation destroy close kill remove unload}
+tests=${*:-oldabi basic threads wakeup modes garbage staged stress isolation destroy close kill remove unload}
 setup
 for t in $tests; do
 	echo "## $t"
