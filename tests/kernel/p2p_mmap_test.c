@@ -15,6 +15,9 @@
  *   import FD KIND      dynamic-attach a test importer, map, vmap, check data
  *   attach FD           the same for another driver's doorbell export (rxe):
  *                       map for a peer write, vmap; "revoked 2 NAME" checks it
+ *   ring OFF VAL        a peer's ring: store VAL (u32, little-endian) at byte
+ *                       OFF of that attachment, through its vmap
+ *   detach              drop that attachment
  *   direction FD        map directions against a write-only entry
  *   remap KIND          invalidate without revoke; re-map and re-vmap succeed
  *   remove KIND         the driver removes the entry (QP destroy)
@@ -606,6 +609,28 @@ static int ptest_cmd_revoked(int kind)
 	return ret;
 }
 
+/*
+ * A peer device's doorbell write, made through the importer's mapping as a
+ * device would make it through its DMA address; refused once revoked.
+ */
+static int ptest_cmd_ring(unsigned int off, u32 val)
+{
+	struct ptest_importer *imp = &ptest.imp[IMP_FOREIGN];
+	int ret = 0;
+
+	if (!imp->dmabuf)
+		return -ENOENT;
+	if (off % sizeof(u32) || off > imp->dmabuf->size - sizeof(u32))
+		return -EINVAL;
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	if (iosys_map_is_null(&imp->map))
+		ret = -ENODEV;
+	else
+		iosys_map_wr(&imp->map, off, __le32, cpu_to_le32(val));
+	dma_resv_unlock(imp->dmabuf->resv);
+	return ret;
+}
+
 static int ptest_cmd_freed(int kind)
 {
 	int freed = ptest.free_seq[kind], stopped = ptest.imp[kind].stop_seq;
@@ -620,6 +645,7 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 {
 	char buf[64], name[24] = "", arg[24] = "";
 	int a = -1, b = -1, ret;
+	unsigned int off, val;
 
 	if (len >= sizeof(buf))
 		return -EINVAL;
@@ -636,6 +662,12 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 	} else if (!strcmp(name, "attach")) {
 		ret = ptest_imp_open(&ptest.imp[IMP_FOREIGN], a,
 				     DMA_FROM_DEVICE);
+	} else if (!strcmp(name, "ring") &&
+		   sscanf(buf, "%*s %u %u", &off, &val) == 2) {
+		ret = ptest_cmd_ring(off, val);
+	} else if (!strcmp(name, "detach")) {
+		ptest_imp_release(&ptest.imp[IMP_FOREIGN]);
+		ret = 0;
 	} else if (!strcmp(name, "direction")) {
 		ret = ptest_cmd_direction(a);
 	} else if (!strcmp(name, "remap") && a >= 0 && a <= KIND_VMALLOC) {
