@@ -3,8 +3,11 @@
 # modules, then on ours, each userspace variant several times. Results as
 # JSON lines in $RDMAP_RESULTS/bench.jsonl. Userspace variants: "stock" =
 # Debian's perftest and rdma-core; "ours-syscall" = our perftest and
-# rdma-core (the kick is still the write() syscall).
-# A benchmark, not a test: it reports, it asserts nothing but completion.
+# rdma-core with RXE_DOORBELL=syscall (every post kicks with the write()
+# system call); "ours-page" = the same ringing through the doorbell page
+# (ib_write_lat on our modules only: Debian's rxe has no pages).
+# A benchmark, not a test: it reports, it asserts nothing but completion,
+# and that a page-mode run did ring through the page.
 . "$RDMAP_SRC/tests/vm/lib.sh"
 iters=${1:-2000}
 reps=${2:-3}
@@ -12,18 +15,25 @@ out=$RDMAP_RESULTS/bench.jsonl
 : >"$out"
 cd "$RDMAP_RESULTS" || exit 1
 
+# variant_bin VARIANT: the command that runs a perftest binary
 variant_bin() {
 	case $1 in
 	stock) echo /usr/bin ;;
-	ours-syscall) echo "$RDMAP_OURS_BIN" ;;
+	ours-syscall) echo "env RXE_DOORBELL=syscall $RDMAP_OURS_BIN" ;;
+	ours-page) echo "env RXE_DOORBELL=page $RDMAP_OURS_BIN" ;;
 	esac
+}
+
+rings() {
+	[ "$RDMAP_MODE" = ours ] && rdmap_rxe_counter rxe0 db_rings || echo 0
 }
 
 # bench_one TEST VARIANT REP
 bench_one() {
-	local bin args rc src srv res
+	local bin args rc src srv res r0 r1
 	bin=$(variant_bin "$2")/$1
 	args="-d rxe0 -s 2 -n $iters -F"
+	r0=$(rings)
 	$bin $args >srv.txt 2>&1 &
 	srv=$!
 	rdmap_wait_listen 18515
@@ -37,8 +47,19 @@ bench_one() {
 		cat cli.txt srv.txt >&2
 		return 1
 	fi
-	echo "{\"mode\": \"$RDMAP_MODE\", \"test\": \"$1\", \"variant\": \"$2\", \"rep\": $3, \"result\": $res}" >>"$out"
+	r1=$(rings)
+	if [ "$2" = ours-page ] && ! [ "$r1" -gt "$r0" ]; then
+		echo "bench: $1 $2 run $3 did not ring through the doorbell page" >&2
+		return 1
+	fi
+	echo "{\"mode\": \"$RDMAP_MODE\", \"test\": \"$1\", \"variant\": \"$2\", \"rep\": $3, \"db_rings\": $((r1 - r0)), \"result\": $res}" >>"$out"
 	echo "$RDMAP_MODE modules, $1 $2 #$3: $res"
+}
+
+# variants TEST: the userspace variants measured for it on these modules
+variants() {
+	echo stock ours-syscall
+	[ "$RDMAP_MODE" = ours ] && [ "$1" = ib_write_lat ] && echo ours-page
 }
 
 for RDMAP_MODE in stock ours; do
@@ -48,7 +69,7 @@ for RDMAP_MODE in stock ours; do
 		exit 1
 	fi
 	for test in ib_write_lat ib_send_lat; do
-		for v in stock ours-syscall; do
+		for v in $(variants "$test"); do
 			for r in $(seq 1 "$reps"); do
 				bench_one "$test" "$v" "$r" || exit 1
 			done

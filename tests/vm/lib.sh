@@ -121,6 +121,12 @@ rdmap_wait_listen() {
 	return 1
 }
 
+# rdmap_rxe_counter DEV NAME: one counter of "rdma statistic" for port 1.
+rdmap_rxe_counter() {
+	rdma statistic show link "$1/1" | tr ' ' '\n' |
+		awk -v n="$2" 'p { print; exit } $0 == n { p = 1 }'
+}
+
 # ok/not ok lines in KTAP style for the runner's log.
 rdmap_ok() { echo "ok - $*"; }
 rdmap_fail() { echo "not ok - $*"; }

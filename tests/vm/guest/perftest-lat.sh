@@ -1,6 +1,7 @@
 # Stock (Debian's rdma-core 56.1 + perftest) and our-built (rdma-core 65 +
-# perftest 25.01) ib_write_lat and ib_send_lat run between two processes on
-# rxe0 and print a parsable result. In our-modules mode, the loaded modules
+# perftest 25.01) ib_write_lat and ib_send_lat, and Debian's binaries on our
+# libibverbs, run between two processes on rxe0 and print a parsable result;
+# our provider rings through the doorbell page. In our-modules mode, the loaded modules
 # must be ours (build id in /sys/module/NAME/version).
 # vm-options: --timeout 600
 . "$RDMAP_SRC/tests/vm/lib.sh"
@@ -43,8 +44,20 @@ run_pair() {
 	rdmap_ok "$name $(cat "$out.json")"
 }
 
+rings0=$(rdmap_rxe_counter rxe0 db_rings)
 for t in ib_write_lat ib_send_lat; do
 	run_pair "stock-$t" "/usr/bin/$t" || fail=1
 	run_pair "ours-$t" "$RDMAP_OURS_BIN/$t" || fail=1
+	# Debian's perftest binary on our libibverbs and rxe provider
+	run_pair "stock-on-ours-$t" "env LD_LIBRARY_PATH=/opt/rdma-p2p/lib /usr/bin/$t" || fail=1
 done
+if [ "$RDMAP_MODE" = ours ]; then
+	rings=$(rdmap_rxe_counter rxe0 db_rings)
+	if [ -n "$rings0" ] && [ -n "$rings" ] && [ "$rings" -gt "$rings0" ]; then
+		rdmap_ok "our provider rang through the doorbell page: db_rings $rings0 -> $rings"
+	else
+		rdmap_fail "our provider did not ring through the page: db_rings '$rings0' -> '$rings'"
+		fail=1
+	fi
+fi
 exit $fail
