@@ -217,3 +217,35 @@ rdmap_perftest_refused() {
 	done
 	[ -n "$seen" ] && echo "$seen"
 }
+
+# rdmap_doorbell_must_run MODE: whether this stack must run perftest's
+# --doorbell=MODE: syscall always, page where our rdma-core has the peer
+# doorbell verbs. nic and accel need issues 10 and 11: until they land,
+# perftest may refuse them (it says what they need).
+rdmap_doorbell_must_run() {
+	case $1 in
+	syscall) return 0 ;;
+	page) [ -f /opt/rdma-p2p/include/infiniband/peer_db.h ] ;;
+	*) return 1 ;;
+	esac
+}
+
+# rdmap_perftest_verdict NAME RC MODE: the outcome of rdmap_perftest NAME
+# (exit RC) run with --doorbell=MODE. Returns 0 when it ran (check its
+# reports next), 2 when perftest refused a mode this stack may lack (an ok
+# line says why), 1 on failure (a not-ok line and the reports' tails).
+rdmap_perftest_verdict() {
+	local name=$1 rc=$2 mode=$3 why
+	[ "$rc" = 0 ] && return 0
+	if why=$(rdmap_perftest_refused "$name"); then
+		if rdmap_doorbell_must_run "$mode"; then
+			rdmap_fail "$name: a mode this stack must run was refused: $why"
+			return 1
+		fi
+		rdmap_ok "$name: refused cleanly: $why"
+		return 2
+	fi
+	rdmap_fail "$name: exit $rc"
+	tail -n 15 "$RDMAP_RESULTS/$name.server" "$RDMAP_RESULTS/$name.client" 2>/dev/null
+	return 1
+}
