@@ -1,40 +1,23 @@
 /* SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB */
 /*
- * Raw-uverbs helpers for the rxe doorbell tests: libibverbs and the stock
- * rxe provider open the device and make the PD, CQs, MRs and the peer QP;
- * the QP under test is created, modified, posted to and rung by hand, on
- * the context's command fd, because the provider does not know about
- * doorbell slots yet.
+ * The hand-driven QPs of rxe_db_bench (the engine's figures of issue 8):
+ * libibverbs opens the device and makes the PD, CQs, MRs and the QP at
+ * the other end; the QP under test is created, modified, posted to and
+ * rung by hand on the context's command fd, so that the figures time the
+ * kernel's paths alone, without the provider in between. The tests use
+ * the real provider instead (db_qp.h) and forge only what it never sends
+ * (rxe_db.h).
  */
-#ifndef RXE_DB_H
-#define RXE_DB_H
+#ifndef RXE_DB_BENCH_H
+#define RXE_DB_BENCH_H
 
-#include <endian.h>
-#include <errno.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <time.h>
-#include <unistd.h>
-#include <infiniband/verbs.h>
-#include <rdma/ib_user_verbs.h>
-#include <rdma/rdma_user_rxe.h>
+#include "rxe_db.h"
 
-/* rdma-core's private verb for UVERBS_METHOD_DMABUF_ALLOC (driver.h) */
-int ibv_cmd_export_dmabuf_fd(struct ibv_context *ctx, off_t pg_off);
-
-#define die(...) do { fprintf(stderr, "FAIL: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+#define now_us vt_now_us
+#define wait_cq vt_wait_cq
 
 struct db_dev {
-	struct ibv_context *ctx;
-	struct ibv_pd *pd;
-	int gid_index;
-	union ibv_gid gid;
-	char *buf;		/* local and remote buffers, one MR */
-	size_t buf_size;
-	struct ibv_mr *mr;
+	struct vt_dev v;
 	struct ibv_cq *peer_cq;
 };
 
@@ -61,80 +44,21 @@ struct raw_qp {
 	struct ibv_qp *peer;
 };
 
-static inline double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static inline int uverbs_write(struct ibv_context *ctx, void *buf, size_t len)
-{
-	ssize_t n = write(ctx->cmd_fd, buf, len);
-
-	if (n == (ssize_t)len)
-		return 0;
-	return n < 0 ? errno : EIO;
-}
-
+/* vt_dev_open(), and a CQ for the QPs at the other end */
 static inline void db_dev_open(struct db_dev *d, const char *name)
 {
-	struct ibv_device **list = ibv_get_device_list(NULL);
-	struct ibv_port_attr pattr;
-	int i;
-
-	memset(d, 0, sizeof(*d));
-	if (!list)
-		die("no device list");
-	for (i = 0; list[i]; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), name))
-			break;
-	if (!list[i])
-		die("no device %s", name);
-	d->ctx = ibv_open_device(list[i]);
-	ibv_free_device_list(list);
-	if (!d->ctx)
-		die("open %s: %s", name, strerror(errno));
-	d->pd = ibv_alloc_pd(d->ctx);
-	if (!d->pd)
-		die("alloc pd");
-	if (ibv_query_port(d->ctx, 1, &pattr))
-		die("query port");
-	d->gid_index = -1;
-	for (i = 0; i < pattr.gid_tbl_len && i < 16; i++) {
-		union ibv_gid g;
-
-		if (ibv_query_gid(d->ctx, 1, i, &g))
-			continue;
-		/* an IPv4 mapped RoCEv2 GID: ::ffff:a.b.c.d */
-		if (!g.raw[0] && !g.raw[8] && g.raw[10] == 0xff && g.raw[11] == 0xff) {
-			d->gid_index = i;
-			d->gid = g;
-			break;
-		}
-	}
-	if (d->gid_index < 0)
+	vt_dev_open(&d->v, name);
+	if (d->v.gid_index < 0)
 		die("no IPv4 GID on %s", name);
-	d->buf_size = 1 << 20;
-	d->buf = aligned_alloc(4096, d->buf_size);
-	memset(d->buf, 0, d->buf_size);
-	d->mr = ibv_reg_mr(d->pd, d->buf, d->buf_size, IBV_ACCESS_LOCAL_WRITE |
-			   IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
-	if (!d->mr)
-		die("reg mr");
-	d->peer_cq = ibv_create_cq(d->ctx, 256, NULL, NULL, 0);
+	d->peer_cq = ibv_create_cq(d->v.ctx, 256, NULL, NULL, 0);
 	if (!d->peer_cq)
 		die("peer cq");
 }
 
 static inline void db_dev_close(struct db_dev *d)
 {
-	ibv_dereg_mr(d->mr);
 	ibv_destroy_cq(d->peer_cq);
-	ibv_dealloc_pd(d->pd);
-	ibv_close_device(d->ctx);
-	free(d->buf);
+	vt_dev_close(&d->v);
 }
 
 /*
@@ -163,7 +87,7 @@ static inline int raw_qp_create(struct db_dev *d, struct raw_qp *q,
 	q->cq = cq;
 	cmd.response = (uintptr_t)resp;
 	cmd.user_handle = (uintptr_t)q;
-	cmd.pd_handle = d->pd->handle;
+	cmd.pd_handle = d->v.pd->handle;
 	cmd.send_cq_handle = cq->handle;
 	cmd.recv_cq_handle = cq->handle;
 	cmd.max_send_wr = max_send_wr;
@@ -181,7 +105,7 @@ static inline int raw_qp_create(struct db_dev *d, struct raw_qp *q,
 	memcpy(req, &hdr, sizeof(hdr));
 	memcpy(req + sizeof(hdr), &cmd, sizeof(cmd));
 	memcpy(req + sizeof(hdr) + sizeof(cmd), &drv, sizeof(drv));
-	err = uverbs_write(d->ctx, req, len);
+	err = uverbs_write(d->v.ctx, req, len);
 	if (err)
 		return err;
 	memcpy(&cresp, resp, sizeof(cresp));
@@ -194,12 +118,12 @@ static inline int raw_qp_create(struct db_dev *d, struct raw_qp *q,
 	q->sq_size = dresp.sq_mi.size;
 	q->sq_offset = dresp.sq_mi.offset;
 	q->sq = mmap(NULL, q->sq_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		     d->ctx->cmd_fd, q->sq_offset);
+		     d->v.ctx->cmd_fd, q->sq_offset);
 	if (q->sq == MAP_FAILED)
 		die("mmap sq: %s", strerror(errno));
 	q->rq_size = dresp.rq_mi.size;
 	q->rq = mmap(NULL, q->rq_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		     d->ctx->cmd_fd, dresp.rq_mi.offset);
+		     d->v.ctx->cmd_fd, dresp.rq_mi.offset);
 	if (q->rq == MAP_FAILED)
 		die("mmap rq: %s", strerror(errno));
 	q->prod = q->sq->producer_index;
@@ -212,7 +136,7 @@ static inline int raw_qp_create(struct db_dev *d, struct raw_qp *q,
 		q->db_index = dresp.db_index;
 		q->db_flags = dresp.db_flags;
 		q->db_page = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
-				  MAP_SHARED, d->ctx->cmd_fd, q->db_offset);
+				  MAP_SHARED, d->v.ctx->cmd_fd, q->db_offset);
 		if (q->db_page == MAP_FAILED)
 			die("mmap doorbell page at %#llx: %s",
 			    (unsigned long long)q->db_offset, strerror(errno));
@@ -235,7 +159,7 @@ static inline int raw_qp_destroy(struct raw_qp *q)
 	req.hdr.out_words = sizeof(resp) / 4;
 	req.cmd.response = (uintptr_t)&resp;
 	req.cmd.qp_handle = q->handle;
-	err = uverbs_write(q->d->ctx, &req, sizeof(req));
+	err = uverbs_write(q->d->v.ctx, &req, sizeof(req));
 	if (err)
 		return err;
 	munmap(q->sq, q->sq_size);
@@ -258,7 +182,7 @@ static inline int raw_qp_modify(struct raw_qp *q, struct ib_uverbs_modify_qp *m)
 	req.hdr.in_words = sizeof(req) / 4;
 	req.cmd = *m;
 	req.cmd.qp_handle = q->handle;
-	return uverbs_write(q->d->ctx, &req, sizeof(req));
+	return uverbs_write(q->d->v.ctx, &req, sizeof(req));
 }
 
 /* Connect the QP under test to a new libibverbs QP on the same device. */
@@ -276,7 +200,7 @@ static inline void raw_qp_connect(struct raw_qp *q)
 	int access = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ |
 		     IBV_ACCESS_LOCAL_WRITE;
 
-	q->peer = ibv_create_qp(d->pd, &ia);
+	q->peer = ibv_create_qp(d->v.pd, &ia);
 	if (!q->peer)
 		die("peer qp: %s", strerror(errno));
 
@@ -294,8 +218,8 @@ static inline void raw_qp_connect(struct raw_qp *q)
 	a.max_dest_rd_atomic = 1;
 	a.min_rnr_timer = 12;
 	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = d->gid;
-	a.ah_attr.grh.sgid_index = d->gid_index;
+	a.ah_attr.grh.dgid = d->v.gid;
+	a.ah_attr.grh.sgid_index = d->v.gid_index;
 	a.ah_attr.grh.hop_limit = 1;
 	a.ah_attr.port_num = 1;
 	if (ibv_modify_qp(q->peer, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
@@ -320,9 +244,9 @@ static inline void raw_qp_connect(struct raw_qp *q)
 	m.dest_qp_num = q->peer->qp_num;
 	m.max_dest_rd_atomic = 1;
 	m.min_rnr_timer = 12;
-	memcpy(m.dest.dgid, d->gid.raw, 16);
+	memcpy(m.dest.dgid, d->v.gid.raw, 16);
 	m.dest.is_global = 1;
-	m.dest.sgid_index = d->gid_index;
+	m.dest.sgid_index = d->v.gid_index;
 	m.dest.hop_limit = 1;
 	m.dest.port_num = 1;
 	if (raw_qp_modify(q, &m))
@@ -354,7 +278,7 @@ static inline void raw_qp_reset_connect(struct raw_qp *q)
 	raw_qp_connect(q);
 }
 
-/* Write a signaled RDMA WRITE WQE of len bytes from src to dst (offsets in d->buf). */
+/* Write a signaled RDMA WRITE WQE of len bytes from src to dst (offsets in d->v.buf). */
 static inline void raw_qp_post_write(struct raw_qp *q, uint64_t wr_id,
 				     size_t src, size_t dst, uint32_t len)
 {
@@ -366,12 +290,12 @@ static inline void raw_qp_post_write(struct raw_qp *q, uint64_t wr_id,
 	wqe->wr.wr_id = wr_id;
 	wqe->wr.opcode = IBV_WR_RDMA_WRITE;
 	wqe->wr.send_flags = IBV_SEND_SIGNALED;
-	wqe->wr.wr.rdma.remote_addr = (uintptr_t)d->buf + dst;
-	wqe->wr.wr.rdma.rkey = d->mr->rkey;
-	wqe->dma.sge[0].addr = (uintptr_t)d->buf + src;
+	wqe->wr.wr.rdma.remote_addr = (uintptr_t)d->v.buf + dst;
+	wqe->wr.wr.rdma.rkey = d->v.mr->rkey;
+	wqe->dma.sge[0].addr = (uintptr_t)d->v.buf + src;
 	wqe->dma.sge[0].length = len;
-	wqe->dma.sge[0].lkey = d->mr->lkey;
-	wqe->iova = (uintptr_t)d->buf + dst;
+	wqe->dma.sge[0].lkey = d->v.mr->lkey;
+	wqe->iova = (uintptr_t)d->v.buf + dst;
 	wqe->dma.length = len;
 	wqe->dma.resid = len;
 	wqe->dma.num_sge = 1;
@@ -383,20 +307,8 @@ static inline void raw_qp_post_write(struct raw_qp *q, uint64_t wr_id,
 /* The old doorbell: POST_SEND with no work requests. */
 static inline void raw_qp_kick(struct raw_qp *q)
 {
-	struct {
-		struct ib_uverbs_cmd_hdr hdr;
-		struct ib_uverbs_post_send cmd;
-	} req = {};
-	struct ib_uverbs_post_send_resp resp;
-	int err;
+	int err = uverbs_kick(q->d->v.ctx, q->handle);
 
-	req.hdr.command = IB_USER_VERBS_CMD_POST_SEND;
-	req.hdr.in_words = sizeof(req) / 4;
-	req.hdr.out_words = sizeof(resp) / 4;
-	req.cmd.response = (uintptr_t)&resp;
-	req.cmd.qp_handle = q->handle;
-	req.cmd.wqe_size = sizeof(struct ib_uverbs_send_wr);
-	err = uverbs_write(q->d->ctx, &req, sizeof(req));
 	if (err)
 		die("kick qp %u: %s", q->qpn, strerror(err));
 	q->kicks++;
@@ -427,31 +339,4 @@ static inline uint32_t raw_qp_slot_flags(struct raw_qp *q)
 	return le32toh(__atomic_load_n(&q->slot->flags, __ATOMIC_ACQUIRE));
 }
 
-/* Wait for n completions on cq; returns how many came within timeout_ms. */
-static inline int wait_cq(struct ibv_cq *cq, int n, int timeout_ms,
-			  struct ibv_wc *last)
-{
-	double end = now_us() + timeout_ms * 1000.0;
-	struct ibv_wc wc[16];
-	int got = 0, k, i;
-
-	while (got < n) {
-		k = ibv_poll_cq(cq, n - got < 16 ? n - got : 16, wc);
-		if (k < 0)
-			die("poll cq");
-		for (i = 0; i < k; i++) {
-			if (last)
-				*last = wc[i];
-			if (wc[i].status != IBV_WC_SUCCESS && !last)
-				die("completion wr_id %llu status %s",
-				    (unsigned long long)wc[i].wr_id,
-				    ibv_wc_status_str(wc[i].status));
-		}
-		got += k;
-		if (!k && now_us() > end)
-			break;
-	}
-	return got;
-}
-
-#endif /* RXE_DB_H */
+#endif /* RXE_DB_BENCH_H */
