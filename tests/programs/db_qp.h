@@ -44,13 +44,18 @@ static inline long db_page_size(void)
 	return sysconf(_SC_PAGESIZE);
 }
 
-/* An rxe port counter, from sysfs. */
+/*
+ * An rxe port counter, from sysfs. The core caches hw_counters for
+ * RDMA_HW_STATS_DEFAULT_LIFESPAN (10 ms, rxe's): a read sooner after the
+ * last one returns the old value, so every read waits that out first.
+ */
 static inline unsigned long long db_counter(const char *dev, const char *name)
 {
 	unsigned long long v;
 	char path[256];
 	FILE *f;
 
+	usleep(20000);
 	snprintf(path, sizeof(path),
 		 "/sys/class/infiniband/%s/ports/1/hw_counters/%s", dev, name);
 	f = fopen(path, "r");
