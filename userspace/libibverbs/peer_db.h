@@ -54,6 +54,14 @@ enum ibv_peer_qp_flags {
 	 * IBV_PEER_QP_RING_BY_PEER.
 	 */
 	IBV_PEER_QP_STAGED		= 1 << 2,
+	/*
+	 * Ring through libibverbs' CPU proxy even where the provider could
+	 * hand out its own doorbell (for comparisons, or for a peer that
+	 * cannot import the provider's). Requires IBV_PEER_QP_STAGED. Without
+	 * this flag the proxy is the fallback for a staged QP that the
+	 * provider cannot create; ibv_peer_probe_db() tells which one a QP got.
+	 */
+	IBV_PEER_QP_PROXY		= 1 << 3,
 };
 
 struct ibv_peer_qp_init_attr {
@@ -112,6 +120,11 @@ enum ibv_peer_sq_flags {
 	IBV_PEER_SQ_RING_BY_PEER	= 1 << 1,
 	/* the doorbell page holds this QP's doorbell only */
 	IBV_PEER_SQ_DEDICATED_DB	= 1 << 2,
+	/*
+	 * the doorbell is a shadow in host memory that libibverbs' CPU proxy
+	 * watches; a ring releases the staged sends through the provider
+	 */
+	IBV_PEER_SQ_PROXY		= 1 << 3,
 };
 
 struct ibv_peer_sq_attr {
@@ -224,7 +237,12 @@ enum ibv_peer_db_method {
 	 * no revocation, and the peer must be able to use CPU mappings
 	 */
 	IBV_PEER_DB_METHOD_CPU_MAPPING	= 2,
-	/* reserved: a CPU proxy rings on the peer's behalf */
+	/*
+	 * the peer imports the dma-buf of ibv_peer_export_db(), a shadow
+	 * doorbell in host memory, and rings it; a CPU thread of libibverbs
+	 * (the proxy) notices the ring and releases the staged sends through
+	 * the provider. Costs CPU time and latency, see ibv_peer_db_caps.
+	 */
 	IBV_PEER_DB_METHOD_PROXY	= 3,
 };
 
@@ -263,8 +281,13 @@ enum ibv_peer_db_caps_flags {
 	IBV_PEER_DB_CAPS_PATH_UNCHECKED	= 1 << 2,
 };
 
+enum ibv_peer_db_caps_mask {
+	/* proxy_spin_us is valid (method IBV_PEER_DB_METHOD_PROXY) */
+	IBV_PEER_DB_CAPS_MASK_PROXY_COST	= 1 << 0,
+};
+
 struct ibv_peer_db_caps {
-	uint64_t comp_mask;	/* out: no bits defined yet */
+	uint64_t comp_mask;	/* out: enum ibv_peer_db_caps_mask */
 	uint32_t method;	/* the best method, enum ibv_peer_db_method */
 	uint32_t methods;	/* every method that works: 1 << method */
 	uint32_t reason;	/* enum ibv_peer_db_reason: why not dma-buf */
@@ -276,7 +299,13 @@ struct ibv_peer_db_caps {
 	 * NIC notices at once (hardware) or the bound is unknown.
 	 */
 	uint32_t max_ring_delay_us;
-	uint8_t reserved[32];
+	/*
+	 * The proxy's cost: after each ring it sees, its thread keeps one CPU
+	 * busy polling for this many microseconds; idle, it wakes every
+	 * max_ring_delay_us.
+	 */
+	uint32_t proxy_spin_us;
+	uint8_t reserved[28];
 };
 
 int ibv_peer_probe_db(struct ibv_qp *qp, const struct ibv_peer_desc *peer,
