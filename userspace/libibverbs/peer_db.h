@@ -83,12 +83,22 @@ enum ibv_peer_wqe_format {
 	/* struct rxe_send_wqe of <rdma/rdma_user_rxe.h>, host byte order;
 	 * built by <infiniband/rxe_peer_wqe.h> */
 	IBV_PEER_WQE_FORMAT_RXE		= 1,
+	/* struct efa_io_tx_wqe of the EFA provider's efa_io_defs.h, with
+	 * the phase bit of its meta descriptor */
+	IBV_PEER_WQE_FORMAT_EFA		= 2,
+	/* mlx5 send WQEs (struct mlx5_wqe_ctrl_seg first, <infiniband/mlx5dv.h>),
+	 * 64-byte basic blocks, big-endian */
+	IBV_PEER_WQE_FORMAT_MLX5	= 3,
 };
 
 enum ibv_peer_cqe_format {
 	IBV_PEER_CQE_FORMAT_NONE	= 0,
 	/* struct ib_uverbs_wc of <rdma/ib_user_verbs.h>, host byte order */
 	IBV_PEER_CQE_FORMAT_UVERBS_WC	= 1,
+	/* struct efa_io_cdesc_common first, a phase bit per pass */
+	IBV_PEER_CQE_FORMAT_EFA		= 2,
+	/* struct mlx5_cqe64 of <infiniband/mlx5dv.h>, an owner bit per pass */
+	IBV_PEER_CQE_FORMAT_MLX5	= 3,
 };
 
 /* What a producer or consumer index holds. */
@@ -99,6 +109,13 @@ enum ibv_peer_index_format {
 	 * produced (consumed) by storing (index + 1) % count.
 	 */
 	IBV_PEER_INDEX_WRAPPED		= 1,
+	/*
+	 * A free-running 16-bit counter of entries: the slot of the next
+	 * entry is index % count; it wraps at 2^16 whatever index_width is.
+	 */
+	IBV_PEER_INDEX_FREE_RUNNING_16	= 2,
+	/* the same, 24 bits */
+	IBV_PEER_INDEX_FREE_RUNNING_24	= 3,
 };
 
 enum ibv_peer_byte_order {
@@ -111,6 +128,8 @@ enum ibv_peer_db_value {
 	IBV_PEER_DB_VALUE_NONE		= 0,
 	/* the new producer index, in the send queue's index format */
 	IBV_PEER_DB_VALUE_PROD_INDEX	= 1,
+	/* the first 8 bytes of the last posted WQE's control segment (mlx5) */
+	IBV_PEER_DB_VALUE_MLX5_CTRL	= 2,
 };
 
 enum ibv_peer_sq_flags {
