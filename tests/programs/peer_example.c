@@ -14,6 +14,7 @@
  * pages (the direct path) and on one without (libibverbs' CPU proxy).
  * Exits 0 when the N sends completed, 1 otherwise.
  */
+#include <endian.h>
 #include <inttypes.h>
 #include <sys/mman.h>
 #include "verbs_test.h"

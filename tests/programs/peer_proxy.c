@@ -23,6 +23,7 @@
  * importer that rings through its vmap), otherwise the CPU through an
  * mmap of the dma-buf (Debian's ib_core cannot load our test module).
  */
+#include <endian.h>
 #include <inttypes.h>
 #include <dirent.h>
 #include <signal.h>
