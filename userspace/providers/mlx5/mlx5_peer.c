@@ -78,7 +78,7 @@ int mlx5_peer_query_cq(struct ibv_cq *ibcq, struct ibv_peer_cq_attr *attr)
 {
 	struct mlx5_cq *cq = to_mcq(ibcq);
 
-	attr->buf = cq->active_buf->buf;
+	attr->buf = cq->active_buf->ibv_buf.addr;
 	attr->cqe_size = cq->cqe_sz;
 	attr->cqe_cnt = ibcq->cqe + 1;
 	attr->cqe_format = IBV_PEER_CQE_FORMAT_MLX5;
