@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <dirent.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include "verbs_test.h"
