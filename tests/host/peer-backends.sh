@@ -56,7 +56,7 @@ C
 		gcc -I'$bld/include' -o /tmp/off /tmp/off.c && /tmp/off")
 	syms=$(run_in_sysroot "$BUILD_DIR" -- readelf -sW "$lib")
 	relocs=$(run_in_sysroot "$BUILD_DIR" -- readelf -rW "$lib")
-	taddr=$(echo "$syms" | awk -v s="$table" '$8 == s { print $2; exit }')
+	taddr=$(echo "$syms" | awk -v s="$table" '$8 == s && !f { print $2; f = 1 }')
 	if [ -z "$taddr" ]; then
 		echo "not ok - $prov: no symbol $table in $lib"
 		fails=$((fails + 1))
@@ -65,10 +65,10 @@ C
 	for op in $ops; do
 		off=$(echo "$offs" | awk -v o="$op" '$1 == o { print $2 }')
 		fn=${stem}_${op#peer_}
-		faddr=$(echo "$syms" | awk -v s="$fn" '$8 == s { print $2; exit }')
+		faddr=$(echo "$syms" | awk -v s="$fn" '$8 == s && !f { print $2; f = 1 }')
 		slot=$(printf '%x' $((0x$taddr + off)))
 		target=$(echo "$relocs" | awk -v a="$slot" '
-			{ x = $1; sub(/^0+/, "", x); if (x == a) { print $NF; exit } }')
+			{ x = $1; sub(/^0+/, "", x); if (x == a && !f) { print $NF; f = 1 } }')
 		if [ -n "$faddr" ] && [ -n "$target" ] &&
 		   [ "$((0x${target#0x}))" = "$((0x$faddr))" ]; then
 			echo "ok - $prov: $table.$op dispatches to $fn"
