@@ -159,6 +159,8 @@ int accel_edu_write(struct accel_dev *adev, dma_addr_t dst, u64 value,
 		    u32 width);
 
 /* accel_dmabuf.c */
+int accel_dmabuf_init(void);
+void accel_dmabuf_exit(void);
 struct accel_att *accel_att_create(struct accel_ctx *ctx, int fd);
 void accel_att_destroy(struct accel_att *att);
 void accel_att_query(struct accel_att *att, struct p2p_accel_attach_query *q);

@@ -43,9 +43,6 @@ MODULE_PARM_DESC(fault_inject,
 static DEFINE_IDA(accel_ida);
 static struct dentry *accel_debugfs;
 
-int accel_dmabuf_init(void);
-void accel_dmabuf_exit(void);
-
 /* ---- contexts ---- */
 
 /*

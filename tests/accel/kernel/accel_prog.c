@@ -25,6 +25,7 @@
 #include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/overflow.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
