@@ -614,7 +614,7 @@ static void check_revoked(struct p2paccel *acc, uint32_t att, int evfd,
 	struct p2paccel_status st;
 	struct pollfd pfd = { .fd = p2paccel_fd(acc), .events = POLLPRI };
 	uint64_t handles = 0, cnt = 0, iova = 0, before = 0;
-	int ret;
+	int ret, faulted;
 
 	ret = p2paccel_wait(acc, 20000, &st, sizeof(st));
 	check(!ret && st.status == -ENODEV,
@@ -636,8 +636,8 @@ static void check_revoked(struct p2paccel *acc, uint32_t att, int evfd,
 	check(ret == -ENODEV, "%s: a new ring fails with ENODEV (%d)", what, ret);
 	if (poison)
 		before = *poison;
-	check(expect_dmar_fault(acc, att, POISON_OFF, &iova),
-	      "%s: the late edu DMA faulted in the IOMMU (DMAR fault at %#llx)",
+	faulted = expect_dmar_fault(acc, att, POISON_OFF, &iova);
+	check(faulted, "%s: the late edu DMA faulted in the IOMMU (DMAR fault at %#llx)",
 	      what, (unsigned long long)iova);
 	if (poison)
 		check(*poison == before && before != POISON,

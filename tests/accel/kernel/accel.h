@@ -40,7 +40,7 @@
 /* Limits, reported by P2P_ACCEL_IOC_INFO. */
 #define ACCEL_MAX_OPS		256
 #define ACCEL_MAX_LOOP_DEPTH	4
-#define ACCEL_MAX_STEPS		(1ULL << 24)
+#define ACCEL_MAX_STEPS		BIT_ULL(24)
 #define ACCEL_MAX_DELAY_US	1000000
 #define ACCEL_MAX_TIMEOUT_US	60000000
 #define ACCEL_MAX_ATTACH	64	/* handles are bits of p2p_accel_events */

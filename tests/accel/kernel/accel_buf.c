@@ -50,7 +50,7 @@ static int accel_buf_pin(struct accel_buf *buf)
  * @ctx: the context, whose mm is current's (checked by the ioctl)
  * @req: address, length and flags from userspace
  *
- * Returns the buffer or an ERR_PTR: -EINVAL for a bad range or flags,
+ * Return: the buffer or an ERR_PTR: -EINVAL for a bad range or flags,
  * -ENOMEM beyond the context's limit or RLIMIT_MEMLOCK, -EFAULT for memory
  * that cannot be pinned (I/O mappings, a read-only mapping asked for
  * writing).

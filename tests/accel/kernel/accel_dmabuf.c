@@ -164,7 +164,9 @@ static int accel_att_lock_ready(struct accel_att *att)
  * @value: stored little-endian
  * @width: 4 or 8
  *
- * The store engine. Returns 0, -ENODEV once revoked, -EOPNOTSUPP if the
+ * The store engine.
+ *
+ * Return: 0, -ENODEV once revoked, -EOPNOTSUPP if the
  * exporter gives no kernel mapping (a BAR export has no vmap), or an error
  * of the map.
  */
@@ -216,7 +218,7 @@ out:
  * reservation object before it starts, and signalled when it finished (or
  * failed), so that the exporter's revocation and invalidate_mappings wait
  * for it instead of unmapping under a running transfer. Sleeps ~200 ms.
- * Returns 0, -ENODEV once revoked, -EIO if edu did not finish.
+ * Return: 0, -ENODEV once revoked, -EIO if edu did not finish.
  */
 int accel_att_ring_dma(struct accel_att *att, u64 offset, u64 value,
 		       u32 width)
@@ -275,7 +277,10 @@ err_free:
  * What a buggy importer (or a device that ignores its driver) does: DMA to
  * the address the mapping had. Behind an IOMMU the address is no longer
  * mapped, so the transfer faults (a DMAR fault) and writes nothing. Only
- * with fault_inject=1. Returns -EBUSY while the attachment is still mapped.
+ * with fault_inject=1.
+ *
+ * Return: 0 once edu finished, -EBUSY while the attachment is still mapped,
+ * -EIO if edu did not finish.
  */
 int accel_att_stale_dma(struct accel_att *att, u64 offset, u64 value,
 			u32 width, u64 *dma_addr)
@@ -347,7 +352,7 @@ static const struct dma_buf_attach_ops accel_importer_ops = {
  * use fails here with the exporter's error: -EACCES for a buffer that may
  * not be written by a peer, -EINVAL or -EOPNOTSUPP for a BAR that edu has
  * no peer-to-peer path to, -ENODEV for a revoked export.
- * Returns the attachment or an ERR_PTR.
+ * Return: the attachment or an ERR_PTR.
  */
 struct accel_att *accel_att_create(struct accel_ctx *ctx, int fd)
 {

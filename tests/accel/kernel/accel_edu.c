@@ -103,7 +103,9 @@ static int accel_edu_xfer(struct accel_dev *adev, dma_addr_t addr,
  * @value: stored little-endian
  * @width: 4 or 8 bytes
  *
- * Sleeps for the two transfers (~200 ms). Returns 0, -ENODEV once the
+ * Sleeps for the two transfers (~200 ms).
+ *
+ * Return: 0, -ENODEV once the
  * device was removed, or -EIO if edu did not finish.
  */
 int accel_edu_write(struct accel_dev *adev, dma_addr_t dst, u64 value,

@@ -595,6 +595,7 @@ static int accel_prog_thread(void *data)
 
 static bool accel_prog_finished(const struct accel_prog *prog)
 {
+	/* pairs with the release in accel_prog_thread(): results are final */
 	return smp_load_acquire(&prog->finished);
 }
 
@@ -627,7 +628,7 @@ bool accel_prog_uses(struct accel_ctx *ctx, const void *obj)
  * @ctx: the context, lock held
  * @req: the request; bad_op and bad_reason are written on rejection
  *
- * Returns 0, -EBUSY while the previous program runs, -EINVAL for a
+ * Return: 0, -EBUSY while the previous program runs, -EINVAL for a
  * malformed program, -EOPNOTSUPP for the DMA engine without an IOMMU,
  * -EFAULT, -ENOMEM.
  */
@@ -681,8 +682,15 @@ int accel_prog_submit(struct accel_ctx *ctx, struct p2p_accel_submit *req)
 		ret = PTR_ERR(task);
 		goto err_prog;
 	}
-	if (ctx->prog)
+	if (ctx->prog) {
+		/*
+		 * finished is published before the old thread's last touch of
+		 * its program, the complete() in kthread_complete_and_exit():
+		 * wait for that before the program can be freed.
+		 */
+		wait_for_completion(&ctx->prog->done);
 		accel_prog_put(ctx->prog);
+	}
 	ctx->prog = prog;
 	req->seq = prog->seq;
 	kfree(uops);
@@ -709,7 +717,7 @@ rejected:
  * @ctx: the context, lock not held (the wait sleeps)
  * @req: timeout in; the results out
  *
- * Returns 0 with the results, -ENOENT if nothing was submitted, -ETIME if
+ * Return: 0 with the results, -ENOENT if nothing was submitted, -ETIME if
  * the program still runs at the timeout, -EINTR on a signal.
  */
 int accel_prog_wait(struct accel_ctx *ctx, struct p2p_accel_wait *req)
@@ -731,8 +739,8 @@ int accel_prog_wait(struct accel_ctx *ctx, struct p2p_accel_wait *req)
 			ret = -ETIME;
 	} else {
 		left = wait_event_interruptible_timeout(ctx->wq,
-				accel_prog_finished(prog),
-				msecs_to_jiffies(req->timeout_ms));
+							accel_prog_finished(prog),
+							msecs_to_jiffies(req->timeout_ms));
 		if (left < 0)
 			ret = -EINTR;
 		else if (!left)

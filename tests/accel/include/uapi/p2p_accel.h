@@ -258,6 +258,7 @@ struct p2p_accel_wait {
 	__u32 sq_prod;		/* out: the send queue's producer index at the end */
 	__u32 reserved;
 };
+
 /*
  * Program status: 0 done; -ENODEV an attachment was revoked or the device
  * removed; -ETIMEDOUT a wait or a full send queue outlasted its timeout;
