@@ -21,6 +21,11 @@
  *   accel_test isolation     two processes' contexts cannot reach each
  *                            other's attachments
  *   accel_test cycles N      N attach/run/revoke cycles leave nothing behind
+ *   accel_test put N         the demo, a GPU-initiated put: the CPU sets a
+ *                            flag; the accelerator builds and rings N RDMA
+ *                            writes into a staged QP; the CPU checks the data
+ *   accel_test bench N       (bench/accel) JSON: N page rings by the CPU
+ *                            against N store rings by the accelerator
  *
  * The rxe QP is made with the raw helpers of rxe_db.h (a doorbell QP whose
  * slot a peer rings: RXE_CREATE_QP_DOORBELL_PEER), because the provider on
@@ -233,7 +238,8 @@ struct target {
 	void *page2;		/* a second mapping of the page, for the poison check */
 };
 
-static void target_open(struct target *t, const char *dev, int max_wr)
+static void target_open_flags(struct target *t, const char *dev, int max_wr,
+			      int flags)
 {
 	int err;
 
@@ -241,9 +247,7 @@ static void target_open(struct target *t, const char *dev, int max_wr)
 	t->cq = ibv_create_cq(t->d.ctx, 1024, NULL, NULL, 0);
 	if (!t->cq)
 		die("create cq");
-	err = raw_qp_create(&t->d, &t->q, t->cq,
-			    RXE_CREATE_QP_DOORBELL_PEER |
-			    RXE_CREATE_QP_DOORBELL_DEDICATED, max_wr,
+	err = raw_qp_create(&t->d, &t->q, t->cq, flags, max_wr,
 			    sizeof(struct rxe_create_qp_resp));
 	if (err)
 		die("create doorbell qp: %s", strerror(err));
@@ -255,6 +259,12 @@ static void target_open(struct target *t, const char *dev, int max_wr)
 			t->d.ctx->cmd_fd, t->q.db_offset);
 	if (t->page2 == MAP_FAILED)
 		die("mmap the doorbell page again: %s", strerror(errno));
+}
+
+static void target_open(struct target *t, const char *dev, int max_wr)
+{
+	target_open_flags(t, dev, max_wr, RXE_CREATE_QP_DOORBELL_PEER |
+			  RXE_CREATE_QP_DOORBELL_DEDICATED);
 }
 
 static void target_close(struct target *t)
@@ -913,6 +923,199 @@ static void t_cycles(int n)
 	      "the module holds no attachment, vmap, buffer or program");
 }
 
+
+/* ---- the demo: a GPU-initiated put ---- */
+
+/*
+ * The CPU builds nothing and rings nothing: it submits the device program,
+ * sets a flag, and checks the remote data. The accelerator waits for the
+ * flag, then copies 1000 RDMA WRITE WQEs into a staged QP's send queue and
+ * rings its doorbell after each (a staged QP sends only what a ring
+ * released: docs/rxe-doorbell.md, Staged sends).
+ */
+static void t_put(int n)
+{
+	struct p2paccel *acc = acc_open();
+	struct target t;
+	struct rxe_queue_buf *tq;
+	size_t elem;
+	struct p2paccel_sq_desc sq;
+	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct p2paccel_status st;
+	struct p2paccel_reject rej;
+	struct ibv_wc wc;
+	uint64_t *flag = aligned_alloc(4096, 4096);
+	uint32_t att, tbuf, fbuf;
+	int ret, got, i;
+
+	target_open_flags(&t, "rxe0", 64, RXE_CREATE_QP_DOORBELL_STAGED |
+			  RXE_CREATE_QP_DOORBELL_DEDICATED);
+	elem = 1UL << t.q.sq->log2_elem_size;
+	sq = (struct p2paccel_sq_desc){
+		.buf = t.q.sq->data,
+		.wqe_size = elem,
+		.wqe_cnt = t.q.sq->index_mask + 1,
+		.prod_index = &t.q.sq->producer_index,
+		.cons_index = &t.q.sq->consumer_index,
+	};
+	tq = make_templates(&t, n);
+	memset(t.d.buf + 65536, 0, 8 * n);
+	*flag = 0;
+	if (p2paccel_attach(acc, t.fd, &att) ||
+	    p2paccel_reg_buf(acc, tq, sizeof(*tq) + n * elem, 0, &tbuf) ||
+	    p2paccel_reg_buf(acc, flag, 8, 0, &fbuf) ||
+	    p2paccel_prog_set_sq(acc, prog, &sq, sizeof(sq)))
+		die("put: setup: %s", strerror(errno));
+	p2paccel_prog_wait(prog, fbuf, 0, 8, 1, ~0ULL, 10000000);
+	i = p2paccel_prog_here(prog);
+	p2paccel_prog_sq_post(prog, tbuf, offsetof(struct rxe_queue_buf, data),
+			      elem, n, 5000000);
+	p2paccel_prog_ring(prog, att, t.q.db_index * sizeof(struct rxe_db_slot),
+			   4, 0, P2PACCEL_RING_STORE | P2PACCEL_RING_SQ_PROD);
+	p2paccel_prog_loop(prog, i, n);
+	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+	check(!ret, "put: the program was accepted: %s (%s)", strerror(ret),
+	      p2paccel_reject_str(rej.reason));
+	usleep(100000);
+	got = ibv_poll_cq(t.cq, 1, &wc);
+	check(got == 0, "put: nothing is sent before the flag");
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);	/* all the CPU does */
+	ret = p2paccel_wait(acc, 120000, &st, sizeof(st));
+	check(!ret && !st.status && st.rings == (uint64_t)n,
+	      "put: the accelerator built and rang %d writes (status %d, rings %llu)",
+	      n, st.status, (unsigned long long)st.rings);
+	got = wait_cq(t.cq, n, 30000, &wc);
+	check(got == n && wc.status == IBV_WC_SUCCESS,
+	      "put: %d writes completed (%d)", n, got);
+	for (i = 0; i < n; i++)
+		if (*(volatile uint64_t *)(t.d.buf + 65536 + 8 * i) != (MARK | i))
+			break;
+	check(i == n, "put: the remote data is all there (%d of %d)", i, n);
+	p2paccel_prog_free(acc, prog);
+	p2paccel_close(acc);
+	target_close(&t);
+	free(tq);
+	free(flag);
+}
+
+/* ---- bench: the accelerator's store ring against the CPU's page ring ---- */
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void stats_json(const char *name, double *v, int n, const char *sep)
+{
+	qsort(v, n, sizeof(*v), cmp_dbl);
+	printf("\"%s\": {\"median_us\": %.2f, \"p25_us\": %.2f, \"p75_us\": %.2f, "
+	       "\"min_us\": %.2f, \"max_us\": %.2f}%s", name, v[n / 2], v[n / 4],
+	       v[3 * n / 4], v[0], v[n - 1], sep);
+}
+
+/*
+ * One 8-byte RDMA WRITE per iteration on a peer doorbell QP, posted, rung
+ * and polled to completion, in alternating blocks:
+ *   page   the CPU writes the WQE and stores the index in the slot;
+ *   accel  the CPU stores a flag; the accelerator's program, waiting on it,
+ *          copies the WQE into the queue and rings through the vmap.
+ * Both rings are a store into the same page; the engine scans the slot
+ * (RXE_CREATE_QP_DOORBELL_PEER), nobody kicks. The time is from the CPU's
+ * first store to the polled completion.
+ */
+static void t_bench(int n)
+{
+	struct p2paccel *acc = acc_open();
+	struct target t;
+	struct rxe_queue_buf *tq;
+	size_t elem;
+	struct p2paccel_sq_desc sq;
+	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct p2paccel_reject rej;
+	struct p2paccel_status st;
+	struct ibv_wc wc;
+	uint64_t *flag = aligned_alloc(4096, 4096);
+	double *page = calloc(n, sizeof(double)), *accel = calloc(n, sizeof(double));
+	uint32_t att, tbuf, fbuf;
+	int np = 0, na = 0, i, k, ret, block = 50;
+	double t0;
+
+	target_open(&t, "rxe0", 64);
+	elem = 1UL << t.q.sq->log2_elem_size;
+	sq = (struct p2paccel_sq_desc){
+		.buf = t.q.sq->data, .wqe_size = elem,
+		.wqe_cnt = t.q.sq->index_mask + 1,
+		.prod_index = &t.q.sq->producer_index,
+		.cons_index = &t.q.sq->consumer_index,
+	};
+	tq = make_templates(&t, 1);
+	*flag = 0;
+	if (p2paccel_attach(acc, t.fd, &att) ||
+	    p2paccel_reg_buf(acc, tq, sizeof(*tq) + elem, 0, &tbuf) ||
+	    p2paccel_reg_buf(acc, flag, 8, 0, &fbuf) ||
+	    p2paccel_prog_set_sq(acc, prog, &sq, sizeof(sq)))
+		die("bench: setup: %s", strerror(errno));
+	/* flag odd: post and ring; flag even: post and ring; n rounds */
+	p2paccel_prog_wait(prog, fbuf, 0, 8, 1, 1, 60000000);
+	p2paccel_prog_sq_post(prog, tbuf, offsetof(struct rxe_queue_buf, data),
+			      elem, 1, 5000000);
+	p2paccel_prog_ring(prog, att, t.q.db_index * sizeof(struct rxe_db_slot),
+			   4, 0, P2PACCEL_RING_STORE | P2PACCEL_RING_SQ_PROD);
+	p2paccel_prog_wait(prog, fbuf, 0, 8, 0, 1, 60000000);
+	p2paccel_prog_sq_post(prog, tbuf, offsetof(struct rxe_queue_buf, data),
+			      elem, 1, 5000000);
+	p2paccel_prog_ring(prog, att, t.q.db_index * sizeof(struct rxe_db_slot),
+			   4, 0, P2PACCEL_RING_STORE | P2PACCEL_RING_SQ_PROD);
+	p2paccel_prog_loop(prog, 0, (n + 1) / 2);
+	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+	if (ret)
+		die("bench: submit: %s (%s)", strerror(ret), p2paccel_reject_str(rej.reason));
+
+	for (k = 0; np < n || na < n; k++) {
+		for (i = 0; i < block; i++) {
+			if (k % 2 == 0 && np < n) {
+				t0 = now_us();
+				raw_qp_post_write(&t.q, np, 0, 65536, 8);
+				raw_qp_ring_value(&t.q, t.q.prod);
+				if (wait_cq(t.cq, 1, 10000, &wc) != 1 || wc.status)
+					die("bench: page ring %d did not complete", np);
+				page[np++] = now_us() - t0;
+			} else if (k % 2 == 1 && na < n) {
+				t0 = now_us();
+				__atomic_store_n(flag, na + 1, __ATOMIC_RELEASE);
+				if (wait_cq(t.cq, 1, 10000, &wc) != 1 || wc.status)
+					die("bench: accelerator ring %d did not complete", na);
+				accel[na++] = now_us() - t0;
+				/* the accelerator posted: the index moved */
+				t.q.prod = __atomic_load_n(&t.q.sq->producer_index,
+							   __ATOMIC_ACQUIRE);
+			}
+		}
+	}
+	/* an odd n leaves the program waiting for one more flag */
+	if (n % 2)
+		__atomic_store_n(flag, n + 1, __ATOMIC_RELEASE);
+	ret = p2paccel_wait(acc, 10000, &st, sizeof(st));
+	if (ret || st.status)
+		die("bench: the program ended with %d/%d", ret, st.status);
+	if (n % 2)
+		wait_cq(t.cq, 1, 10000, &wc);
+	printf("{\"iterations\": %d, ", n);
+	stats_json("page_ring", page, n, ", ");
+	stats_json("accel_store_ring", accel, n, "");
+	printf("}\n");
+	p2paccel_prog_free(acc, prog);
+	p2paccel_close(acc);
+	target_close(&t);
+	free(tq);
+	free(flag);
+	free(page);
+	free(accel);
+	exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -936,9 +1139,13 @@ int main(int argc, char **argv)
 		t_isolation();
 	else if (!strcmp(what, "cycles") && argc > 2)
 		t_cycles(atoi(argv[2]));
+	else if (!strcmp(what, "put") && argc > 2)
+		t_put(atoi(argv[2]));
+	else if (!strcmp(what, "bench") && argc > 2)
+		t_bench(atoi(argv[2]));
 	else
 		die("usage: accel_test info|udmabuf|sends|reject|revoke-destroy|"
-		    "revoke-kill|revoke-linkdel DEV|isolation|cycles N");
+		    "revoke-kill|revoke-linkdel DEV|isolation|cycles N|put N|bench N");
 	printf("# %s: %d tests, %d failed\n", what, tests, failed);
 	return failed ? 1 : 0;
 }

@@ -481,6 +481,12 @@ static int accel_op_sq_post(struct accel_prog *prog, struct accel_xop *op)
 	const void *src;
 	int ret;
 
+	/*
+	 * The queue's producer index is the truth, not a copy of our own:
+	 * a CPU may post to the same queue between two of our posts (the
+	 * owner orders the two, as two threads posting to one QP must).
+	 */
+	sq->prod = le32_to_cpu(READ_ONCE(*sq->prod_index)) & sq->mask;
 	ret = accel_prog_poll(prog, op->us, accel_sq_room, op);
 	if (ret)
 		return ret;

@@ -4,7 +4,8 @@
 # The peer accelerator (tests/accel, docs/accel-emulator.md): qemu's edu
 # behind intel-iommu, driven by p2p_accel.ko through libp2paccel
 # (tests/programs/accel_test.c). Rings land by store and by edu DMA; an rxe
-# QP's sends are posted and rung by the accelerator; malformed programs are
+# QP's sends are posted and rung by the accelerator; the demo, a GPU-initiated
+# put of 1000 RDMA writes into a staged QP after a CPU flag; malformed programs are
 # refused; QP destroy, SIGKILL of the exporter and `rdma link del` revoke a
 # running program (ENODEV, no late write, a late edu DMA faults in the
 # IOMMU: the DMAR lines are allowed only inside the test's expectation
@@ -54,6 +55,7 @@ fi
 run info
 run udmabuf
 run sends
+run put 1000
 run reject
 run isolation
 run revoke-destroy
