@@ -305,35 +305,68 @@ static struct rxe_queue_buf *make_templates(struct target *t, int n)
 	return tq;
 }
 
-static void sends(struct p2paccel *acc, struct target *t, int n, uint32_t engine,
-		  const char *what)
+/*
+ * What a program that posts to the target's QP needs: the doorbell
+ * attached, @n WQE templates and a flag registered, the QP's send queue
+ * set as the program's.
+ */
+struct poster {
+	struct rxe_queue_buf *tq;
+	size_t elem;
+	uint64_t *flag;
+	uint32_t att, tbuf, fbuf;
+};
+
+static void poster_setup(struct p2paccel *acc, struct target *t,
+			 struct p2paccel_prog *prog, int n, struct poster *p)
 {
-	struct rxe_queue_buf *tq = make_templates(t, n);
-	size_t elem = 1UL << t->q.sq->log2_elem_size;
 	struct p2paccel_sq_desc sq = {
 		.buf = t->q.sq->data,
-		.wqe_size = elem,
+		.wqe_size = 1U << t->q.sq->log2_elem_size,
 		.wqe_cnt = t->q.sq->index_mask + 1,
 		.prod_index = &t->q.sq->producer_index,
 		.cons_index = &t->q.sq->consumer_index,
 	};
+
+	p->elem = sq.wqe_size;
+	p->tq = make_templates(t, n);
+	p->flag = aligned_alloc(4096, 4096);
+	*p->flag = 0;
+	if (p2paccel_attach(acc, t->fd, &p->att) ||
+	    p2paccel_reg_buf(acc, p->tq, sizeof(*p->tq) + n * p->elem, 0, &p->tbuf) ||
+	    p2paccel_reg_buf(acc, p->flag, 8, 0, &p->fbuf) ||
+	    p2paccel_prog_set_sq(acc, prog, &sq, sizeof(sq)))
+		die("set up the poster: %s", strerror(errno));
+}
+
+/* SQ_POST the next template, RING the QP's slot with the producer index */
+static void poster_post_ring(struct target *t, struct p2paccel_prog *prog,
+			     struct poster *p, int n, uint32_t engine)
+{
+	p2paccel_prog_sq_post(prog, p->tbuf, offsetof(struct rxe_queue_buf, data),
+			      p->elem, n, 5000000);
+	p2paccel_prog_ring(prog, p->att, t->q.db_index * sizeof(struct rxe_db_slot),
+			   4, 0, engine | P2PACCEL_RING_SQ_PROD);
+}
+
+static void poster_free(struct poster *p)
+{
+	free(p->tq);
+	free(p->flag);
+}
+
+static void sends(struct p2paccel *acc, struct target *t, int n, uint32_t engine,
+		  const char *what)
+{
 	struct p2paccel_prog *prog = p2paccel_prog_new();
 	struct p2paccel_status st;
 	struct ibv_wc wc;
-	uint32_t att, tbuf;
+	struct poster p;
 	int ret, got, bad = 0, i;
 
 	memset(t->d.buf + 65536, 0, 8 * n);
-	if (p2paccel_attach(acc, t->fd, &att))
-		die("attach the doorbell: %s", strerror(errno));
-	if (p2paccel_reg_buf(acc, tq, sizeof(*tq) + n * elem, 0, &tbuf))
-		die("register the templates: %s", strerror(errno));
-	ret = p2paccel_prog_set_sq(acc, prog, &sq, sizeof(sq));
-	check(!ret, "%s: the QP's send queue registered: %s", what, strerror(ret));
-	p2paccel_prog_sq_post(prog, tbuf, offsetof(struct rxe_queue_buf, data),
-			      elem, n, 5000000);
-	p2paccel_prog_ring(prog, att, t->q.db_index * sizeof(struct rxe_db_slot),
-			   4, 0, engine | P2PACCEL_RING_SQ_PROD);
+	poster_setup(acc, t, prog, n, &p);
+	poster_post_ring(t, prog, &p, n, engine);
 	p2paccel_prog_loop(prog, 0, n);
 	ret = run_prog(acc, prog, 120000, &st);
 	check(!ret && st.rings == (uint64_t)n,
@@ -351,10 +384,11 @@ static void sends(struct p2paccel *acc, struct target *t, int n, uint32_t engine
 			break;
 	check(i == n, "%s: every write's data arrived (%d of %d)", what, i, n);
 	p2paccel_prog_free(acc, prog);
-	p2paccel_dereg_buf(acc, tbuf);
-	p2paccel_detach(acc, att);
+	p2paccel_dereg_buf(acc, p.tbuf);
+	p2paccel_dereg_buf(acc, p.fbuf);
+	p2paccel_detach(acc, p.att);
 	t->q.prod = t->q.sq->producer_index;
-	free(tq);
+	poster_free(&p);
 }
 
 static void t_sends(void)
@@ -936,42 +970,21 @@ static void t_cycles(int n)
 static void t_put(int n)
 {
 	struct p2paccel *acc = acc_open();
-	struct target t;
-	struct rxe_queue_buf *tq;
-	size_t elem;
-	struct p2paccel_sq_desc sq;
 	struct p2paccel_prog *prog = p2paccel_prog_new();
 	struct p2paccel_status st;
 	struct p2paccel_reject rej;
 	struct ibv_wc wc;
-	uint64_t *flag = aligned_alloc(4096, 4096);
-	uint32_t att, tbuf, fbuf;
+	struct target t;
+	struct poster p;
 	int ret, got, i;
 
 	target_open_flags(&t, "rxe0", 64, RXE_CREATE_QP_DOORBELL_STAGED |
 			  RXE_CREATE_QP_DOORBELL_DEDICATED);
-	elem = 1UL << t.q.sq->log2_elem_size;
-	sq = (struct p2paccel_sq_desc){
-		.buf = t.q.sq->data,
-		.wqe_size = elem,
-		.wqe_cnt = t.q.sq->index_mask + 1,
-		.prod_index = &t.q.sq->producer_index,
-		.cons_index = &t.q.sq->consumer_index,
-	};
-	tq = make_templates(&t, n);
 	memset(t.d.buf + 65536, 0, 8 * n);
-	*flag = 0;
-	if (p2paccel_attach(acc, t.fd, &att) ||
-	    p2paccel_reg_buf(acc, tq, sizeof(*tq) + n * elem, 0, &tbuf) ||
-	    p2paccel_reg_buf(acc, flag, 8, 0, &fbuf) ||
-	    p2paccel_prog_set_sq(acc, prog, &sq, sizeof(sq)))
-		die("put: setup: %s", strerror(errno));
-	p2paccel_prog_wait(prog, fbuf, 0, 8, 1, ~0ULL, 10000000);
+	poster_setup(acc, &t, prog, n, &p);
+	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 1, ~0ULL, 10000000);
 	i = p2paccel_prog_here(prog);
-	p2paccel_prog_sq_post(prog, tbuf, offsetof(struct rxe_queue_buf, data),
-			      elem, n, 5000000);
-	p2paccel_prog_ring(prog, att, t.q.db_index * sizeof(struct rxe_db_slot),
-			   4, 0, P2PACCEL_RING_STORE | P2PACCEL_RING_SQ_PROD);
+	poster_post_ring(&t, prog, &p, n, P2PACCEL_RING_STORE);
 	p2paccel_prog_loop(prog, i, n);
 	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
 	check(!ret, "put: the program was accepted: %s (%s)", strerror(ret),
@@ -979,7 +992,7 @@ static void t_put(int n)
 	usleep(100000);
 	got = ibv_poll_cq(t.cq, 1, &wc);
 	check(got == 0, "put: nothing is sent before the flag");
-	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);	/* all the CPU does */
+	__atomic_store_n(p.flag, 1, __ATOMIC_RELEASE);	/* all the CPU does */
 	ret = p2paccel_wait(acc, 120000, &st, sizeof(st));
 	check(!ret && !st.status && st.rings == (uint64_t)n,
 	      "put: the accelerator built and rang %d writes (status %d, rings %llu)",
@@ -994,8 +1007,7 @@ static void t_put(int n)
 	p2paccel_prog_free(acc, prog);
 	p2paccel_close(acc);
 	target_close(&t);
-	free(tq);
-	free(flag);
+	poster_free(&p);
 }
 
 /* ---- bench: the accelerator's store ring against the CPU's page ring ---- */
@@ -1028,46 +1040,25 @@ static void stats_json(const char *name, double *v, int n, const char *sep)
 static void t_bench(int n)
 {
 	struct p2paccel *acc = acc_open();
-	struct target t;
-	struct rxe_queue_buf *tq;
-	size_t elem;
-	struct p2paccel_sq_desc sq;
 	struct p2paccel_prog *prog = p2paccel_prog_new();
 	struct p2paccel_reject rej;
 	struct p2paccel_status st;
 	struct ibv_wc wc;
-	uint64_t *flag = aligned_alloc(4096, 4096);
+	struct target t;
+	struct poster p;
 	double *page = calloc(n, sizeof(double)), *accel = calloc(n, sizeof(double));
-	uint32_t att, tbuf, fbuf;
 	int np = 0, na = 0, i, k, ret, block = 50;
+	uint64_t *flag;
 	double t0;
 
 	target_open(&t, "rxe0", 64);
-	elem = 1UL << t.q.sq->log2_elem_size;
-	sq = (struct p2paccel_sq_desc){
-		.buf = t.q.sq->data, .wqe_size = elem,
-		.wqe_cnt = t.q.sq->index_mask + 1,
-		.prod_index = &t.q.sq->producer_index,
-		.cons_index = &t.q.sq->consumer_index,
-	};
-	tq = make_templates(&t, 1);
-	*flag = 0;
-	if (p2paccel_attach(acc, t.fd, &att) ||
-	    p2paccel_reg_buf(acc, tq, sizeof(*tq) + elem, 0, &tbuf) ||
-	    p2paccel_reg_buf(acc, flag, 8, 0, &fbuf) ||
-	    p2paccel_prog_set_sq(acc, prog, &sq, sizeof(sq)))
-		die("bench: setup: %s", strerror(errno));
+	poster_setup(acc, &t, prog, 1, &p);
+	flag = p.flag;
 	/* flag odd: post and ring; flag even: post and ring; n rounds */
-	p2paccel_prog_wait(prog, fbuf, 0, 8, 1, 1, 60000000);
-	p2paccel_prog_sq_post(prog, tbuf, offsetof(struct rxe_queue_buf, data),
-			      elem, 1, 5000000);
-	p2paccel_prog_ring(prog, att, t.q.db_index * sizeof(struct rxe_db_slot),
-			   4, 0, P2PACCEL_RING_STORE | P2PACCEL_RING_SQ_PROD);
-	p2paccel_prog_wait(prog, fbuf, 0, 8, 0, 1, 60000000);
-	p2paccel_prog_sq_post(prog, tbuf, offsetof(struct rxe_queue_buf, data),
-			      elem, 1, 5000000);
-	p2paccel_prog_ring(prog, att, t.q.db_index * sizeof(struct rxe_db_slot),
-			   4, 0, P2PACCEL_RING_STORE | P2PACCEL_RING_SQ_PROD);
+	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 1, 1, 60000000);
+	poster_post_ring(&t, prog, &p, 1, P2PACCEL_RING_STORE);
+	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 0, 1, 60000000);
+	poster_post_ring(&t, prog, &p, 1, P2PACCEL_RING_STORE);
 	p2paccel_prog_loop(prog, 0, (n + 1) / 2);
 	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
 	if (ret)
@@ -1109,8 +1100,7 @@ static void t_bench(int n)
 	p2paccel_prog_free(acc, prog);
 	p2paccel_close(acc);
 	target_close(&t);
-	free(tq);
-	free(flag);
+	poster_free(&p);
 	free(page);
 	free(accel);
 	exit(0);

@@ -127,9 +127,9 @@ enum p2p_accel_opcode {
 	 * Copy a WQE into the program's send queue (struct p2p_accel_sq):
 	 * wqe_size bytes from buffer src_buf at
 	 * src_offset + (n % src_count) * src_stride, n counting the op's
-	 * executions from 0, into the slot at the producer index, then
-	 * publish the next producer index. Waits up to timeout_us for a free
-	 * slot (ETIMEDOUT).
+	 * executions from 0, into the slot at the queue's producer index
+	 * (read from the queue each time), then publish the next producer
+	 * index. Waits up to timeout_us for a free slot (ETIMEDOUT).
 	 */
 	P2P_ACCEL_OP_SQ_POST	= 2,
 	/*
