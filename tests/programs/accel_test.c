@@ -703,7 +703,7 @@ static void t_revoke_destroy(void)
 	struct target t;
 	volatile uint64_t *poison;
 	uint32_t att;
-	int evfd, err;
+	int evfd, err, ret;
 
 	revoke_setup(&acc, &evfd);
 	target_open(&t, "rxe0", 16);
@@ -719,6 +719,17 @@ static void t_revoke_destroy(void)
 	check(!err, "QP destroyed while edu rings: %s", strerror(err));
 	memset(&t.q, 0, sizeof(t.q));
 	check_revoked(acc, att, evfd, "QP destroy", poison);
+	{
+		uint64_t handles = 0;
+		uint32_t att2;
+
+		ret = p2paccel_attach(acc, t.fd, &att2);
+		check(ret == ENODEV, "attaching the revoked export fails with ENODEV (%s)",
+		      strerror(ret));
+		ret = p2paccel_get_revoked(acc, &handles);
+		check(!ret && !handles, "and reports no revocation event (%#llx)",
+		      (unsigned long long)handles);
+	}
 	target_close(&t);
 	close(evfd);
 	p2paccel_close(acc);
@@ -902,13 +913,14 @@ static void t_cycles(int n)
 
 	/* a warm-up cycle, so that one-time allocations are not counted */
 	for (i = -1; i < n; i++) {
-		struct p2paccel *acc = acc_open();
+		struct p2paccel *acc;
 		uint32_t att, flag_buf;
-		uint64_t *flag = aligned_alloc(4096, 4096);
-		struct p2paccel_prog *prog = p2paccel_prog_new();
+		uint64_t *flag;
+		struct p2paccel_prog *prog;
 		struct p2paccel_status st;
 		int ret;
 
+		/* the start values: nothing of ours open */
 		if (!i) {
 			fds = count_fds();
 			ref_accel = module_refcnt("p2p_accel");
@@ -916,6 +928,9 @@ static void t_cycles(int n)
 			ref_rxe = module_refcnt("rdma_rxe");
 			pin = vm_pinned_kb();
 		}
+		acc = acc_open();
+		flag = aligned_alloc(4096, 4096);
+		prog = p2paccel_prog_new();
 		*flag = 1;
 		target_open(&t, "rxe0", 16);
 		if (p2paccel_attach(acc, t.fd, &att) ||
@@ -943,6 +958,8 @@ static void t_cycles(int n)
 	}
 	check(!bad, "%d attach/run/revoke cycles ran as expected", n);
 	check(count_fds() == fds, "file descriptors back to %d (%d)", fds, count_fds());
+	printf("# start: p2p_accel %ld, ib_uverbs %ld, rdma_rxe %ld, VmPin %ld kB, %d fds\n",
+	       ref_accel, ref_uverbs, ref_rxe, pin, fds);
 	check(module_refcnt("p2p_accel") == ref_accel &&
 	      module_refcnt("ib_uverbs") == ref_uverbs &&
 	      module_refcnt("rdma_rxe") == ref_rxe,

@@ -161,7 +161,7 @@ int accel_edu_write(struct accel_dev *adev, dma_addr_t dst, u64 value,
 /* accel_dmabuf.c */
 int accel_dmabuf_init(void);
 void accel_dmabuf_exit(void);
-struct accel_att *accel_att_create(struct accel_ctx *ctx, int fd);
+struct accel_att *accel_att_create(struct accel_ctx *ctx, int fd, u32 handle);
 void accel_att_destroy(struct accel_att *att);
 void accel_att_query(struct accel_att *att, struct p2p_accel_attach_query *q);
 int accel_att_ring_store(struct accel_att *att, u64 offset, u64 value,

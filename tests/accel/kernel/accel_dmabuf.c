@@ -347,6 +347,8 @@ static const struct dma_buf_attach_ops accel_importer_ops = {
  * accel_att_create() - attach a dma-buf to the context's edu device
  * @ctx: the context
  * @fd: a dma-buf file descriptor of the calling process
+ * @handle: the attachment's handle in @ctx (a revocation found by the
+ *	first map is reported under it)
  *
  * Attaches dynamically and maps once, so that an export the device cannot
  * use fails here with the exporter's error: -EACCES for a buffer that may
@@ -354,7 +356,7 @@ static const struct dma_buf_attach_ops accel_importer_ops = {
  * no peer-to-peer path to, -ENODEV for a revoked export.
  * Return: the attachment or an ERR_PTR.
  */
-struct accel_att *accel_att_create(struct accel_ctx *ctx, int fd)
+struct accel_att *accel_att_create(struct accel_ctx *ctx, int fd, u32 handle)
 {
 	struct accel_att *att;
 	int ret;
@@ -363,6 +365,7 @@ struct accel_att *accel_att_create(struct accel_ctx *ctx, int fd)
 	if (!att)
 		return ERR_PTR(-ENOMEM);
 	att->ctx = ctx;
+	att->handle = handle;
 	att->state = P2P_ACCEL_ATTACH_INVALID;
 	INIT_WORK(&att->revalidate, accel_att_revalidate);
 
@@ -405,6 +408,7 @@ void accel_att_destroy(struct accel_att *att)
 {
 	dma_resv_lock(att->dmabuf->resv, NULL);
 	att->detached = true;
+	att->state = P2P_ACCEL_ATTACH_INVALID;
 	if (att->fence)
 		dma_fence_wait(att->fence, false);
 	accel_att_unmap_locked(att);

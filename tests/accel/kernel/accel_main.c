@@ -198,16 +198,19 @@ static int accel_ioc_attach(struct accel_ctx *ctx, void __user *arg)
 		       XA_LIMIT(0, ACCEL_MAX_ATTACH - 1), GFP_KERNEL);
 	if (ret)
 		return ret == -EBUSY ? -ENOSPC : ret;
-	att = accel_att_create(ctx, req.fd);
-	if (IS_ERR(att)) {
-		xa_erase(&ctx->atts, handle);
-		return PTR_ERR(att);
-	}
-	att->handle = handle;
 	/* a stale revocation event of an earlier owner of the handle */
 	spin_lock(&ctx->ev_lock);
 	ctx->revoked &= ~BIT_ULL(handle);
 	spin_unlock(&ctx->ev_lock);
+	att = accel_att_create(ctx, req.fd, handle);
+	if (IS_ERR(att)) {
+		/* an export revoked before the attach is no event: ENODEV says it */
+		spin_lock(&ctx->ev_lock);
+		ctx->revoked &= ~BIT_ULL(handle);
+		spin_unlock(&ctx->ev_lock);
+		xa_erase(&ctx->atts, handle);
+		return PTR_ERR(att);
+	}
 	xa_store(&ctx->atts, handle, att, GFP_KERNEL);
 
 	req.handle = handle;
