@@ -142,18 +142,23 @@ int accel_edu_init(struct accel_dev *adev)
 		dev_err(&pdev->dev, "not an edu device (ident %#x)\n", ident);
 		return -ENODEV;
 	}
-	ret = dma_set_mask_and_coherent(&pdev->dev,
-					DMA_BIT_MASK(ACCEL_EDU_DMA_BITS));
-	if (ret)
-		return ret;
-
 	/*
 	 * Rings by edu DMA need an IOMMU: without one a 28-bit device may be
 	 * given swiotlb bounce buffers, and a write to a bounce buffer only
 	 * reaches the doorbell at the unmap. The store engine works anyway.
+	 * Without an IOMMU edu is never programmed (the DMA engine is refused
+	 * at submit), so its mappings only serve the importer's protocol
+	 * (attach, map, learn revocation): give it a 64-bit mask there, or a
+	 * map of memory above 256 MiB would go through swiotlb, which WARNs
+	 * when it cannot bounce below the mask.
 	 */
 	domain = iommu_get_domain_for_dev(&pdev->dev);
 	adev->iommu = domain && iommu_is_dma_domain(domain);
+	ret = dma_set_mask_and_coherent(&pdev->dev,
+					DMA_BIT_MASK(adev->iommu ?
+						     ACCEL_EDU_DMA_BITS : 64));
+	if (ret)
+		return ret;
 
 	mutex_init(&adev->dma_lock);
 	init_completion(&adev->dma_done);

@@ -163,7 +163,7 @@ static int accel_ioc_info(struct accel_ctx *ctx, void __user *arg)
 	struct accel_dev *adev = ctx->adev;
 	struct p2p_accel_info info = {
 		.abi_version = P2P_ACCEL_ABI_VERSION,
-		.dma_mask_bits = ACCEL_EDU_DMA_BITS,
+		.dma_mask_bits = adev->iommu ? ACCEL_EDU_DMA_BITS : 64,
 		.max_ops = ACCEL_MAX_OPS,
 		.max_loop_depth = ACCEL_MAX_LOOP_DEPTH,
 		.max_delay_us = ACCEL_MAX_DELAY_US,

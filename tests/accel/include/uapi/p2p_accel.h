@@ -52,7 +52,7 @@ enum p2p_accel_dev_flags {
 struct p2p_accel_info {
 	__u32 abi_version;	/* P2P_ACCEL_ABI_VERSION */
 	__u32 flags;		/* enum p2p_accel_dev_flags */
-	__u32 dma_mask_bits;	/* edu's DMA address width */
+	__u32 dma_mask_bits;	/* edu's DMA mask: 28; 64 without an IOMMU, where edu never DMAs */
 	__u32 max_ops;		/* ops per program */
 	__u32 max_loop_depth;	/* nested loops per program */
 	__u32 max_delay_us;	/* one delay op */
