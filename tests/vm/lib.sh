@@ -171,6 +171,13 @@ rdmap_wait_held() {
 	return 1
 }
 
+# rdmap_expect_begin / rdmap_expect_end: mark the step of a test that must
+# cause a kernel report which the script allows on a "# vm-allow: ERE" line
+# (an IOMMU fault of the accelerator's late DMA). Outside the markers the
+# same line still fails the run (tests/vm/scan-kernel-log).
+rdmap_expect_begin() { echo "rdmap-expect: begin $*" >/dev/kmsg; }
+rdmap_expect_end() { echo "rdmap-expect: end $*" >/dev/kmsg; }
+
 # ---- guest pairs (tests/vm/run --pair) ----
 # Guest a is 198.51.100.1, guest b 198.51.100.2, on the virtio-net NIC the
 # runner joined to the other guest's (RDMAP_PAIR_IF once up).

@@ -1,0 +1,1160 @@
+// SPDX-License-Identifier: GPL-2.0 OR Linux-OpenIB
+/*
+ * The peer accelerator (p2p_accel.ko on qemu's edu behind intel-iommu)
+ * through its library, libp2paccel. Prints TAP; exits non-zero on failure.
+ *
+ *   accel_test info          the device: an IOMMU, the DMA ring engine
+ *   accel_test udmabuf       exporter-agnostic attach (a udmabuf): a store
+ *                            ring and an edu DMA ring land, the DMA one at
+ *                            an IOVA, counted by the DMA engine only
+ *   accel_test sends         the accelerator posts WQEs into an rxe QP's
+ *                            send queue and rings its doorbell export, N
+ *                            times with each engine: exactly N complete
+ *   accel_test reject        every kind of malformed program: EINVAL, the
+ *                            reason, and nothing of it ran
+ *   accel_test revoke-destroy|revoke-kill|revoke-linkdel DEV
+ *                            a program ringing a doorbell export is revoked
+ *                            by QP destroy, the exporter's SIGKILL or
+ *                            `rdma link del DEV`: it stops with ENODEV, the
+ *                            context is told, no late write lands, and an
+ *                            edu DMA to the stale IOVA faults in the IOMMU
+ *   accel_test isolation     two processes' contexts cannot reach each
+ *                            other's attachments
+ *   accel_test cycles N      N attach/run/revoke cycles leave nothing behind
+ *   accel_test put N         the demo, a GPU-initiated put: the CPU sets a
+ *                            flag; the accelerator builds and rings N RDMA
+ *                            writes into a staged QP; the CPU checks the data
+ *   accel_test bench N       (bench/accel) JSON: N page rings by the CPU
+ *                            against N store rings by the accelerator
+ *
+ * The rxe QP is made with the raw helpers of rxe_db.h (a doorbell QP whose
+ * slot a peer rings: RXE_CREATE_QP_DOORBELL_PEER), because the provider on
+ * this branch does not create doorbell QPs yet; the WQE templates the
+ * accelerator copies are written by raw_qp_post_write() into a scratch
+ * queue.
+ */
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <linux/udmabuf.h>
+#include "rxe_db_bench.h"
+#include "p2p_test_tap.h"
+#include "p2paccel.h"
+#include "p2p_accel.h"
+
+#define DB_SIZE		4096
+/* an unused slot of a dedicated doorbell page: the poison word */
+#define POISON_OFF	(DB_SIZE - 8)
+#define MARK		0x5a5a5a5a00000000ULL
+#define POISON		0xdeaddeaddeaddeadULL
+
+static struct p2paccel *acc_open(void)
+{
+	struct p2paccel *acc = p2paccel_open(NULL);
+
+	if (!acc)
+		die("open /dev/p2p_accel0: %s", strerror(errno));
+	return acc;
+}
+
+static int has_dma_engine(struct p2paccel *acc)
+{
+	struct p2paccel_info info;
+
+	if (p2paccel_query(acc, &info, sizeof(info)))
+		die("query: %s", strerror(errno));
+	return !!(info.flags & P2PACCEL_DEV_DMA_RING);
+}
+
+/* A debugfs counter of the accelerator ("stats" or the module's "objects"). */
+static long long accel_stat(const char *file, const char *name)
+{
+	char path[128], key[64];
+	long long v, found = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/p2p_accel/%s", file);
+	f = fopen(path, "r");
+	if (!f)
+		die("%s: %s", path, strerror(errno));
+	while (fscanf(f, "%63s %lld", key, &v) == 2)
+		if (!strcmp(key, name))
+			found = v;
+	fclose(f);
+	if (found < 0)
+		die("no %s in %s", name, path);
+	return found;
+}
+
+#define DEV_STAT(name) accel_stat("p2p_accel0/stats", name)
+#define OBJ_STAT(name) accel_stat("objects", name)
+
+/* Run @prog to completion; returns its status (0 or -errno). */
+static int run_prog(struct p2paccel *acc, struct p2paccel_prog *prog,
+		    int timeout_ms, struct p2paccel_status *st)
+{
+	struct p2paccel_reject rej;
+	int ret;
+
+	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+	if (ret)
+		die("submit: %s (op %u: %s)", strerror(ret), rej.op,
+		    p2paccel_reject_str(rej.reason));
+	ret = p2paccel_wait(acc, timeout_ms, st, sizeof(*st));
+	if (ret)
+		die("wait: %s", strerror(ret));
+	return st->status;
+}
+
+/* A one-ring program. */
+static int ring_once(struct p2paccel *acc, uint32_t att, uint64_t off,
+		     uint32_t width, uint64_t value, uint32_t flags)
+{
+	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct p2paccel_status st;
+	int ret;
+
+	p2paccel_prog_ring(prog, att, off, width, value, flags);
+	ret = run_prog(acc, prog, 10000, &st);
+	p2paccel_prog_free(acc, prog);
+	return ret;
+}
+
+/* ---- info ---- */
+
+static void t_info(void)
+{
+	struct p2paccel *acc = acc_open();
+	struct p2paccel_info info;
+	int ret;
+
+	ret = p2paccel_query(acc, &info, sizeof(info));
+	check(!ret, "query the accelerator: %s", strerror(ret));
+	check(info.flags & P2PACCEL_DEV_IOMMU, "edu's DMA goes through an IOMMU");
+	check(info.flags & P2PACCEL_DEV_DMA_RING, "the DMA ring engine is available");
+	check(info.dma_mask_bits == 28, "edu's DMA mask is 28 bits (%u)",
+	      info.dma_mask_bits);
+	printf("# %s: max_ops %u max_steps %llu\n", info.pci_name, info.max_ops,
+	       (unsigned long long)info.max_steps);
+	p2paccel_close(acc);
+}
+
+/* ---- udmabuf: any exporter ---- */
+
+static int make_udmabuf(size_t size, void **map)
+{
+	struct udmabuf_create c = { .size = size };
+	int memfd, dev, fd;
+
+	memfd = memfd_create("accel", MFD_ALLOW_SEALING);
+	if (memfd < 0 || ftruncate(memfd, size) ||
+	    fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK))
+		die("memfd: %s", strerror(errno));
+	*map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (*map == MAP_FAILED)
+		die("mmap memfd: %s", strerror(errno));
+	memset(*map, 0, size);
+	dev = open("/dev/udmabuf", O_RDWR);
+	if (dev < 0)
+		die("/dev/udmabuf: %s", strerror(errno));
+	c.memfd = memfd;
+	fd = ioctl(dev, UDMABUF_CREATE, &c);
+	if (fd < 0)
+		die("UDMABUF_CREATE: %s", strerror(errno));
+	close(dev);
+	close(memfd);
+	return fd;
+}
+
+static void t_udmabuf(void)
+{
+	struct p2paccel *acc = acc_open();
+	struct p2paccel_attach_attr a;
+	long long dma0, store0;
+	volatile uint64_t *w;
+	uint32_t att;
+	void *map;
+	int fd, ret;
+
+	fd = make_udmabuf(2 * DB_SIZE, &map);
+	w = map;
+	ret = p2paccel_attach(acc, fd, &att);
+	check(!ret, "attach a udmabuf (any exporter): %s", strerror(ret));
+	if (ret)
+		goto out;
+	ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
+	check(!ret && a.state == P2PACCEL_ATTACH_MAPPED && a.size == 2 * DB_SIZE,
+	      "attached and mapped for edu (state %u size %llu)", a.state,
+	      (unsigned long long)a.size);
+	check(a.dma_addr && a.dma_addr < (1ULL << 28),
+	      "edu's address of the buffer is an IOVA below its 28-bit mask: %#llx",
+	      (unsigned long long)a.dma_addr);
+
+	dma0 = DEV_STAT("dma_rings");
+	store0 = DEV_STAT("store_rings");
+	ret = ring_once(acc, att, 8, 8, MARK | 1, P2PACCEL_RING_STORE);
+	check(!ret && w[1] == (MARK | 1),
+	      "store engine: the value landed (%d, %#llx)", ret,
+	      (unsigned long long)w[1]);
+	check(DEV_STAT("store_rings") == store0 + 1 &&
+	      DEV_STAT("dma_rings") == dma0, "counted by the store engine");
+
+	ret = ring_once(acc, att, DB_SIZE + 16, 4, 0x600dd00d,
+			P2PACCEL_RING_DMA);
+	check(!ret && w[(DB_SIZE + 16) / 8] == 0x600dd00d,
+	      "DMA engine: edu's write to the IOVA landed (%d, %#llx)", ret,
+	      (unsigned long long)w[(DB_SIZE + 16) / 8]);
+	/* No CPU store: only edu's second transfer touched the buffer. */
+	check(DEV_STAT("dma_rings") == dma0 + 1 &&
+	      DEV_STAT("store_rings") == store0 + 1,
+	      "counted by the DMA engine, not the store engine");
+	ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
+	check(!ret && a.rings == 2 && a.vmapped,
+	      "attachment: 2 rings, the store engine's vmap held (%llu, %u)",
+	      (unsigned long long)a.rings, a.vmapped);
+	ret = p2paccel_detach(acc, att);
+	check(!ret, "detach: %s", strerror(ret));
+out:
+	close(fd);
+	munmap(map, 2 * DB_SIZE);
+	p2paccel_close(acc);
+	check(OBJ_STAT("attachments") == 0 && OBJ_STAT("vmaps") == 0,
+	      "no attachment or vmap left");
+}
+
+/* ---- rxe: a doorbell QP rung by the accelerator ---- */
+
+struct target {
+	struct db_dev d;
+	struct ibv_cq *cq;
+	struct raw_qp q;
+	int fd;			/* the doorbell page's dma-buf */
+	void *page2;		/* a second mapping of the page, for the poison check */
+};
+
+static void target_open_flags(struct target *t, const char *dev, int max_wr,
+			      int flags)
+{
+	int err;
+
+	db_dev_open(&t->d, dev);
+	t->cq = ibv_create_cq(t->d.ctx, 1024, NULL, NULL, 0);
+	if (!t->cq)
+		die("create cq");
+	err = raw_qp_create(&t->d, &t->q, t->cq, flags, max_wr,
+			    sizeof(struct rxe_create_qp_resp));
+	if (err)
+		die("create doorbell qp: %s", strerror(err));
+	raw_qp_connect(&t->q);
+	t->fd = ibv_cmd_export_dmabuf_fd(t->d.ctx, t->q.db_offset);
+	if (t->fd < 0)
+		die("export the doorbell page: %s", strerror(errno));
+	t->page2 = mmap(NULL, DB_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			t->d.ctx->cmd_fd, t->q.db_offset);
+	if (t->page2 == MAP_FAILED)
+		die("mmap the doorbell page again: %s", strerror(errno));
+}
+
+static void target_open(struct target *t, const char *dev, int max_wr)
+{
+	target_open_flags(t, dev, max_wr, RXE_CREATE_QP_DOORBELL_PEER |
+			  RXE_CREATE_QP_DOORBELL_DEDICATED);
+}
+
+static void target_close(struct target *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	munmap(t->page2, DB_SIZE);
+	if (t->q.handle || t->q.sq)
+		raw_qp_destroy(&t->q);
+	ibv_destroy_cq(t->cq);
+	db_dev_close(&t->d);
+}
+
+/*
+ * @n RDMA WRITE WQEs for the target's QP in a scratch queue laid out like
+ * its send queue: template i writes 8 bytes from src i to dst i.
+ */
+static struct rxe_queue_buf *make_templates(struct target *t, int n)
+{
+	size_t elem = 1UL << t->q.sq->log2_elem_size;
+	struct rxe_queue_buf *tq;
+	struct raw_qp fake = t->q;
+	uint32_t cnt = 1;
+	int i;
+
+	while (cnt < (uint32_t)n)
+		cnt <<= 1;
+	tq = aligned_alloc(4096, (sizeof(*tq) + cnt * elem + 4095) & ~4095UL);
+	memset(tq, 0, sizeof(*tq) + cnt * elem);
+	tq->log2_elem_size = t->q.sq->log2_elem_size;
+	tq->index_mask = cnt - 1;
+	fake.sq = tq;
+	fake.prod = 0;
+	for (i = 0; i < n; i++) {
+		*(uint64_t *)(t->d.buf + 8 * i) = MARK | i;
+		raw_qp_post_write(&fake, i, 8 * i, 65536 + 8 * i, 8);
+	}
+	return tq;
+}
+
+/*
+ * What a program that posts to the target's QP needs: the doorbell
+ * attached, @n WQE templates and a flag registered, the QP's send queue
+ * set as the program's.
+ */
+struct poster {
+	struct rxe_queue_buf *tq;
+	size_t elem;
+	uint64_t *flag;
+	uint32_t att, tbuf, fbuf;
+};
+
+static void poster_setup(struct p2paccel *acc, struct target *t,
+			 struct p2paccel_prog *prog, int n, struct poster *p)
+{
+	struct p2paccel_sq_desc sq = {
+		.buf = t->q.sq->data,
+		.wqe_size = 1U << t->q.sq->log2_elem_size,
+		.wqe_cnt = t->q.sq->index_mask + 1,
+		.prod_index = &t->q.sq->producer_index,
+		.cons_index = &t->q.sq->consumer_index,
+	};
+
+	p->elem = sq.wqe_size;
+	p->tq = make_templates(t, n);
+	p->flag = aligned_alloc(4096, 4096);
+	*p->flag = 0;
+	if (p2paccel_attach(acc, t->fd, &p->att) ||
+	    p2paccel_reg_buf(acc, p->tq, sizeof(*p->tq) + n * p->elem, 0, &p->tbuf) ||
+	    p2paccel_reg_buf(acc, p->flag, 8, 0, &p->fbuf) ||
+	    p2paccel_prog_set_sq(acc, prog, &sq, sizeof(sq)))
+		die("set up the poster: %s", strerror(errno));
+}
+
+/* SQ_POST the next template, RING the QP's slot with the producer index */
+static void poster_post_ring(struct target *t, struct p2paccel_prog *prog,
+			     struct poster *p, int n, uint32_t engine)
+{
+	p2paccel_prog_sq_post(prog, p->tbuf, offsetof(struct rxe_queue_buf, data),
+			      p->elem, n, 5000000);
+	p2paccel_prog_ring(prog, p->att, t->q.db_index * sizeof(struct rxe_db_slot),
+			   4, 0, engine | P2PACCEL_RING_SQ_PROD);
+}
+
+static void poster_free(struct poster *p)
+{
+	free(p->tq);
+	free(p->flag);
+}
+
+static void sends(struct p2paccel *acc, struct target *t, int n, uint32_t engine,
+		  const char *what)
+{
+	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct p2paccel_status st;
+	struct ibv_wc wc;
+	struct poster p;
+	int ret, got, bad = 0, i;
+
+	memset(t->d.buf + 65536, 0, 8 * n);
+	poster_setup(acc, t, prog, n, &p);
+	poster_post_ring(t, prog, &p, n, engine);
+	p2paccel_prog_loop(prog, 0, n);
+	ret = run_prog(acc, prog, 120000, &st);
+	check(!ret && st.rings == (uint64_t)n,
+	      "%s: the program posted and rang %d times (status %d, rings %llu)",
+	      what, n, ret, (unsigned long long)st.rings);
+	got = wait_cq(t->cq, n, 20000, &wc);
+	if (got && wc.status != IBV_WC_SUCCESS)
+		bad = 1;
+	/* and no more than n */
+	usleep(200000);
+	got += ibv_poll_cq(t->cq, 1, &wc);
+	check(got == n && !bad, "%s: exactly %d sends completed (%d)", what, n, got);
+	for (i = 0; i < n; i++)
+		if (*(uint64_t *)(t->d.buf + 65536 + 8 * i) != (MARK | i))
+			break;
+	check(i == n, "%s: every write's data arrived (%d of %d)", what, i, n);
+	p2paccel_prog_free(acc, prog);
+	p2paccel_dereg_buf(acc, p.tbuf);
+	p2paccel_dereg_buf(acc, p.fbuf);
+	p2paccel_detach(acc, p.att);
+	t->q.prod = t->q.sq->producer_index;
+	poster_free(&p);
+}
+
+static void t_sends(void)
+{
+	struct p2paccel *acc = acc_open();
+	struct target t;
+
+	target_open(&t, "rxe0", 16);
+	sends(acc, &t, 100, P2PACCEL_RING_STORE, "store engine");
+	if (has_dma_engine(acc))
+		sends(acc, &t, 4, P2PACCEL_RING_DMA, "edu DMA engine");
+	target_close(&t);
+	p2paccel_close(acc);
+}
+
+/* ---- malformed programs ---- */
+
+struct bad {
+	const char *what;
+	uint32_t reason;
+	struct p2p_accel_op op;	/* after a ring that would leave a mark */
+};
+
+static void t_reject(void)
+{
+	struct p2paccel *acc = acc_open();
+	uint32_t att, rbuf, wbuf;
+	volatile uint64_t *w;
+	void *map;
+	uint8_t *mem = aligned_alloc(4096, 8192);
+	int fd, i, ret;
+	long long rej0;
+
+	memset(mem, 0, 8192);
+	fd = make_udmabuf(DB_SIZE, &map);
+	w = map;
+	if (p2paccel_attach(acc, fd, &att) ||
+	    p2paccel_reg_buf(acc, mem, 4096, 0, &rbuf) ||
+	    p2paccel_reg_buf(acc, mem + 4096, 4096, P2PACCEL_BUF_WRITE, &wbuf))
+		die("setup: %s", strerror(errno));
+
+	struct bad bads[] = {
+		{ "unknown opcode", P2P_ACCEL_REJECT_OPCODE, { .opcode = 99 } },
+		{ "opcode 0", P2P_ACCEL_REJECT_OPCODE, { .opcode = 0 } },
+		{ "reserved field", P2P_ACCEL_REJECT_RESERVED,
+		  { .opcode = P2P_ACCEL_OP_DELAY, .reserved = 1 } },
+		{ "reserved op field", P2P_ACCEL_REJECT_RESERVED,
+		  { .opcode = P2P_ACCEL_OP_DELAY, .delay = { .us = 1, .reserved = { 1 } } } },
+		{ "unknown ring flag", P2P_ACCEL_REJECT_RESERVED,
+		  { .opcode = P2P_ACCEL_OP_RING, .flags = 0x80,
+		    .ring = { .attach = att, .width = 4 } } },
+		{ "no such attachment", P2P_ACCEL_REJECT_HANDLE,
+		  { .opcode = P2P_ACCEL_OP_RING, .ring = { .attach = 63, .width = 4 } } },
+		{ "no such buffer", P2P_ACCEL_REJECT_HANDLE,
+		  { .opcode = P2P_ACCEL_OP_WAIT, .wait = { .buf = 60, .width = 4 } } },
+		{ "a kernel pointer as a handle", P2P_ACCEL_REJECT_HANDLE,
+		  { .opcode = P2P_ACCEL_OP_WAIT,
+		    .wait = { .buf = 0xffff8880u, .width = 4 } } },
+		{ "ring beyond the attachment", P2P_ACCEL_REJECT_BOUNDS,
+		  { .opcode = P2P_ACCEL_OP_RING,
+		    .ring = { .attach = att, .width = 8, .offset = DB_SIZE } } },
+		{ "ring offset wrapping around", P2P_ACCEL_REJECT_BOUNDS,
+		  { .opcode = P2P_ACCEL_OP_RING,
+		    .ring = { .attach = att, .width = 8, .offset = -8ULL } } },
+		{ "wait beyond the buffer", P2P_ACCEL_REJECT_BOUNDS,
+		  { .opcode = P2P_ACCEL_OP_WAIT,
+		    .wait = { .buf = rbuf, .width = 4, .offset = 4096 } } },
+		{ "misaligned ring", P2P_ACCEL_REJECT_ALIGN,
+		  { .opcode = P2P_ACCEL_OP_RING,
+		    .ring = { .attach = att, .width = 4, .offset = 2 } } },
+		{ "ring width 2", P2P_ACCEL_REJECT_ALIGN,
+		  { .opcode = P2P_ACCEL_OP_RING, .ring = { .attach = att, .width = 2 } } },
+		{ "32-bit ring of a 64-bit value", P2P_ACCEL_REJECT_ALIGN,
+		  { .opcode = P2P_ACCEL_OP_RING,
+		    .ring = { .attach = att, .width = 4, .value = 1ULL << 32 } } },
+		{ "delay above the limit", P2P_ACCEL_REJECT_LIMIT,
+		  { .opcode = P2P_ACCEL_OP_DELAY, .delay = { .us = 1000001 } } },
+		{ "wait timeout above the limit", P2P_ACCEL_REJECT_LIMIT,
+		  { .opcode = P2P_ACCEL_OP_WAIT,
+		    .wait = { .buf = rbuf, .width = 4, .timeout_us = 60000001 } } },
+		{ "loop of count 0", P2P_ACCEL_REJECT_LIMIT,
+		  { .opcode = P2P_ACCEL_OP_LOOP, .loop = { .target = 0, .count = 0 } } },
+		{ "loop to itself", P2P_ACCEL_REJECT_LOOP,
+		  { .opcode = P2P_ACCEL_OP_LOOP, .loop = { .target = 1, .count = 2 } } },
+		{ "loop target ahead", P2P_ACCEL_REJECT_LOOP,
+		  { .opcode = P2P_ACCEL_OP_LOOP, .loop = { .target = 7, .count = 2 } } },
+		{ "too many steps", P2P_ACCEL_REJECT_STEPS,
+		  { .opcode = P2P_ACCEL_OP_LOOP,
+		    .loop = { .target = 0, .count = 1 << 24 } } },
+		{ "send-queue post without a queue", P2P_ACCEL_REJECT_NO_SQ,
+		  { .opcode = P2P_ACCEL_OP_SQ_POST,
+		    .sq_post = { .src_buf = rbuf, .src_count = 1 } } },
+		{ "ring of the SQ index without a queue", P2P_ACCEL_REJECT_NO_SQ,
+		  { .opcode = P2P_ACCEL_OP_RING, .flags = P2P_ACCEL_RING_SQ_PROD,
+		    .ring = { .attach = att, .width = 4 } } },
+	};
+
+	rej0 = DEV_STAT("programs_rejected");
+	for (i = 0; i < (int)(sizeof(bads) / sizeof(bads[0])); i++) {
+		struct p2paccel_prog *prog = p2paccel_prog_new();
+		struct p2paccel_reject rej;
+		struct p2paccel_status st;
+
+		/* op 0 would store a marker: a partial run would show it */
+		p2paccel_prog_ring(prog, att, 0, 8, MARK | i, P2PACCEL_RING_STORE);
+		p2paccel_prog_raw(prog, &bads[i].op, sizeof(bads[i].op));
+		ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+		check(ret == EINVAL && rej.reason == bads[i].reason && rej.op == 1,
+		      "%s: refused with EINVAL at op %u: %s (%s)", bads[i].what,
+		      rej.op, p2paccel_reject_str(rej.reason), strerror(ret));
+		if (!ret)
+			p2paccel_wait(acc, 10000, &st, sizeof(st));
+		p2paccel_prog_free(acc, prog);
+	}
+	check(w[0] == 0, "no refused program ran any op (%#llx)",
+	      (unsigned long long)w[0]);
+
+	/* whole-program checks */
+	{
+		struct p2paccel_prog *prog = p2paccel_prog_new();
+		struct p2paccel_reject rej;
+		struct p2paccel_sq_desc sq = {
+			.buf = mem, .wqe_size = 32, .wqe_cnt = 3,
+			.prod_index = mem + 256, .cons_index = mem + 260,
+		};
+
+		ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+		check(ret == EINVAL && rej.reason == P2P_ACCEL_REJECT_SIZE,
+		      "an empty program: EINVAL (%s)", p2paccel_reject_str(rej.reason));
+		for (i = 0; i < 257; i++)
+			p2paccel_prog_delay(prog, 1);
+		ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+		check(ret == EINVAL && rej.reason == P2P_ACCEL_REJECT_SIZE,
+		      "257 ops: EINVAL (%s)", p2paccel_reject_str(rej.reason));
+		p2paccel_prog_free(acc, prog);
+
+		/* a send queue in a read-only buffer, and a malformed one */
+		prog = p2paccel_prog_new();
+		ret = p2paccel_prog_set_sq(acc, prog, &sq, sizeof(sq));
+		if (ret)
+			die("set_sq: %s", strerror(ret));
+		p2paccel_prog_delay(prog, 1);
+		ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+		check(ret == EINVAL && rej.reason == P2P_ACCEL_REJECT_SQ,
+		      "a send queue of 3 WQEs (not a power of two): EINVAL (%s)",
+		      p2paccel_reject_str(rej.reason));
+		p2paccel_prog_free(acc, prog);
+
+		/* nested loops four deep are fine, five are not */
+		prog = p2paccel_prog_new();
+		p2paccel_prog_delay(prog, 0);
+		for (i = 0; i < 5; i++)
+			p2paccel_prog_loop(prog, 0, 2);
+		ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+		check(ret == EINVAL && rej.reason == P2P_ACCEL_REJECT_LOOP,
+		      "loops nested five deep: EINVAL (%s)",
+		      p2paccel_reject_str(rej.reason));
+		p2paccel_prog_free(acc, prog);
+
+		/* overlapping loop bodies */
+		prog = p2paccel_prog_new();
+		p2paccel_prog_delay(prog, 0);
+		p2paccel_prog_delay(prog, 0);
+		p2paccel_prog_loop(prog, 1, 2);
+		p2paccel_prog_loop(prog, 0, 2);
+		p2paccel_prog_loop(prog, 2, 2);
+		ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+		check(ret == EINVAL && rej.reason == P2P_ACCEL_REJECT_LOOP,
+		      "overlapping loop bodies: EINVAL (%s)",
+		      p2paccel_reject_str(rej.reason));
+		p2paccel_prog_free(acc, prog);
+	}
+	check(DEV_STAT("programs_rejected") - rej0 >= (long long)(sizeof(bads) / sizeof(bads[0])),
+	      "rejections counted");
+
+	/* a good program still runs afterwards */
+	ret = ring_once(acc, att, 0, 8, MARK | 0xff, P2PACCEL_RING_STORE);
+	check(!ret && w[0] == (MARK | 0xff), "a valid program runs (%d)", ret);
+	p2paccel_close(acc);
+	close(fd);
+	munmap(map, DB_SIZE);
+	free(mem);
+}
+
+/* ---- revocation ---- */
+
+/*
+ * Wait for the IOMMU's fault report of a write to @iova's page in the
+ * kernel log, between expectation markers (the runner allows the DMAR
+ * lines there only). Returns 1 if it came.
+ */
+static int expect_dmar_fault(struct p2paccel *acc, uint32_t att, uint64_t off,
+			     uint64_t *iova)
+{
+	char want[64], rec[1024];
+	int kfd, found = 0, ret;
+	double end;
+	ssize_t n;
+
+	kfd = open("/dev/kmsg", O_RDWR | O_NONBLOCK);
+	if (kfd < 0)
+		die("/dev/kmsg: %s", strerror(errno));
+	lseek(kfd, 0, SEEK_END);
+	dprintf(kfd, "rdmap-expect: begin late edu DMA\n");
+	ret = p2paccel_stale_dma(acc, att, off, 8, POISON, iova);
+	check(!ret, "an edu DMA to the stale IOVA %#llx was issued: %s",
+	      (unsigned long long)*iova, strerror(ret));
+	snprintf(want, sizeof(want), "fault addr 0x%llx",
+		 (unsigned long long)(*iova & ~0xfffULL));
+	end = now_us() + 10e6;
+	while (!found && now_us() < end) {
+		n = read(kfd, rec, sizeof(rec) - 1);
+		if (n <= 0) {
+			usleep(50000);
+			continue;
+		}
+		rec[n] = 0;
+		if (strstr(rec, "DMAR") && strstr(rec, "DMA Write") &&
+		    strstr(rec, want))
+			found = 1;
+	}
+	/* the report's other lines follow at once; let them come first */
+	usleep(200000);
+	dprintf(kfd, "rdmap-expect: end late edu DMA\n");
+	close(kfd);
+	return found;
+}
+
+/* The program a revocation stops: ring, pause, for a long time. */
+static void start_ringer(struct p2paccel *acc, uint32_t att, uint32_t engine)
+{
+	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct p2paccel_reject rej;
+	int ret;
+
+	p2paccel_prog_ring(prog, att, POISON_OFF, 8, MARK | 7, engine);
+	p2paccel_prog_delay(prog, 1000);
+	p2paccel_prog_loop(prog, 0, 1000000);
+	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+	if (ret)
+		die("submit the ringer: %s (%s)", strerror(ret),
+		    p2paccel_reject_str(rej.reason));
+	p2paccel_prog_free(acc, prog);
+}
+
+/* The ringer has rung at least once. */
+static void wait_rung(struct p2paccel *acc, uint32_t att)
+{
+	struct p2paccel_attach_attr a;
+	double end = now_us() + 20e6;
+
+	do {
+		if (p2paccel_query_attach(acc, att, &a, sizeof(a)))
+			die("query attach: %s", strerror(errno));
+		if (a.rings)
+			return;
+		usleep(10000);
+	} while (now_us() < end);
+	die("the ringer never rang");
+}
+
+/* After the revocation: status, events, the late DMA. */
+static void check_revoked(struct p2paccel *acc, uint32_t att, int evfd,
+			  const char *what, volatile uint64_t *poison)
+{
+	struct p2paccel_attach_attr a;
+	struct p2paccel_status st;
+	struct pollfd pfd = { .fd = p2paccel_fd(acc), .events = POLLPRI };
+	uint64_t handles = 0, cnt = 0, iova = 0, before = 0;
+	int ret, faulted;
+
+	ret = p2paccel_wait(acc, 20000, &st, sizeof(st));
+	check(!ret && st.status == -ENODEV,
+	      "%s: the program stopped with ENODEV (%s, status %d)", what,
+	      strerror(ret), st.status);
+	ret = poll(&pfd, 1, 5000);
+	check(ret == 1 && (pfd.revents & POLLPRI), "%s: poll says POLLPRI", what);
+	ret = read(evfd, &cnt, sizeof(cnt));
+	check(ret == 8 && cnt >= 1, "%s: the eventfd counted it (%llu)", what,
+	      (unsigned long long)cnt);
+	ret = p2paccel_get_revoked(acc, &handles);
+	check(!ret && (handles & (1ULL << att)), "%s: handle %u reported revoked",
+	      what, att);
+	ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
+	check(!ret && a.state == P2PACCEL_ATTACH_REVOKED && !a.vmapped,
+	      "%s: attachment revoked, no kernel mapping left (state %u vmapped %u)",
+	      what, a.state, a.vmapped);
+	ret = ring_once(acc, att, POISON_OFF, 8, 1, P2PACCEL_RING_STORE);
+	check(ret == -ENODEV, "%s: a new ring fails with ENODEV (%d)", what, ret);
+	if (poison)
+		before = *poison;
+	faulted = expect_dmar_fault(acc, att, POISON_OFF, &iova);
+	check(faulted, "%s: the late edu DMA faulted in the IOMMU (DMAR fault at %#llx)",
+	      what, (unsigned long long)iova);
+	if (poison)
+		check(*poison == before && before != POISON,
+		      "%s: poison check: the late DMA did not land (%#llx)", what,
+		      (unsigned long long)*poison);
+}
+
+static void revoke_setup(struct p2paccel **acc, int *evfd)
+{
+	*acc = acc_open();
+	*evfd = eventfd(0, EFD_NONBLOCK);
+	if (*evfd < 0 || p2paccel_set_eventfd(*acc, *evfd))
+		die("eventfd: %s", strerror(errno));
+}
+
+static void t_revoke_destroy(void)
+{
+	struct p2paccel *acc;
+	struct target t;
+	volatile uint64_t *poison;
+	uint32_t att;
+	int evfd, err, ret;
+
+	revoke_setup(&acc, &evfd);
+	target_open(&t, "rxe0", 16);
+	poison = (uint64_t *)((char *)t.page2 + POISON_OFF);
+	if (p2paccel_attach(acc, t.fd, &att))
+		die("attach: %s", strerror(errno));
+	/* edu's rings are seen through the page: the control for the poison check */
+	start_ringer(acc, att, P2PACCEL_RING_DMA);
+	wait_rung(acc, att);
+	check(*poison == (MARK | 7), "QP destroy: edu's ring landed in the page (%#llx)",
+	      (unsigned long long)*poison);
+	err = raw_qp_destroy(&t.q);
+	check(!err, "QP destroyed while edu rings: %s", strerror(err));
+	memset(&t.q, 0, sizeof(t.q));
+	check_revoked(acc, att, evfd, "QP destroy", poison);
+	{
+		uint64_t handles = 0;
+		uint32_t att2;
+
+		ret = p2paccel_attach(acc, t.fd, &att2);
+		check(ret == ENODEV, "attaching the revoked export fails with ENODEV (%s)",
+		      strerror(ret));
+		ret = p2paccel_get_revoked(acc, &handles);
+		check(!ret && !handles, "and reports no revocation event (%#llx)",
+		      (unsigned long long)handles);
+	}
+	target_close(&t);
+	close(evfd);
+	p2paccel_close(acc);
+}
+
+/* The exporter is another process; it sends its export and is killed. */
+static void t_revoke_kill(void)
+{
+	struct p2paccel *acc;
+	char c = 0, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	int sv[2], evfd, fd, status;
+	uint32_t att;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		die("socketpair");
+	pid = fork();
+	if (!pid) {
+		struct target t;
+
+		close(sv[0]);
+		target_open(&t, "rxe0", 16);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &t.fd, sizeof(int));
+		if (sendmsg(sv[1], &msg, 0) != 1)
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	close(sv[1]);
+	if (recvmsg(sv[0], &msg, 0) != 1 || !(cm = CMSG_FIRSTHDR(&msg)))
+		die("no export from the child");
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	revoke_setup(&acc, &evfd);
+	if (p2paccel_attach(acc, fd, &att))
+		die("attach: %s", strerror(errno));
+	/* the store engine this time: its vmap must go with the revocation */
+	start_ringer(acc, att, P2PACCEL_RING_STORE);
+	wait_rung(acc, att);
+	kill(pid, SIGKILL);
+	check(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status),
+	      "exporter killed while the accelerator rings");
+	check_revoked(acc, att, evfd, "exporter SIGKILL", NULL);
+	close(fd);
+	close(sv[0]);
+	close(evfd);
+	p2paccel_close(acc);
+}
+
+static void t_revoke_linkdel(const char *dev)
+{
+	struct p2paccel *acc;
+	struct target t;
+	char cmd[128];
+	uint32_t att;
+	int evfd, ret;
+
+	revoke_setup(&acc, &evfd);
+	target_open(&t, dev, 16);
+	if (p2paccel_attach(acc, t.fd, &att))
+		die("attach: %s", strerror(errno));
+	start_ringer(acc, att, P2PACCEL_RING_DMA);
+	wait_rung(acc, att);
+	snprintf(cmd, sizeof(cmd), "rdma link del %s", dev);
+	ret = system(cmd);
+	check(ret == 0, "%s while edu rings: status %d", cmd, ret);
+	check_revoked(acc, att, evfd, "rdma link del", NULL);
+	/* the context is disassociated: every verb now fails, but it closes */
+	close(t.fd);
+	close(evfd);
+	p2paccel_close(acc);
+	/* the device is gone: no clean teardown of t */
+	printf("# revoke-linkdel: %d tests, %d failed\n", tests, failed);
+	exit(failed ? 1 : 0);
+}
+
+/* ---- isolation ---- */
+
+static void t_isolation(void)
+{
+	struct p2paccel *acc = acc_open(), *acc2;
+	uint32_t att;
+	void *map;
+	int fd, sv[2], status, ret;
+	pid_t pid;
+
+	fd = make_udmabuf(DB_SIZE, &map);
+	if (p2paccel_attach(acc, fd, &att))
+		die("attach: %s", strerror(errno));
+	if (pipe(sv))
+		die("pipe");
+	pid = fork();
+	if (!pid) {
+		struct p2paccel_prog *prog = p2paccel_prog_new();
+		struct p2paccel_reject rej;
+		struct p2paccel_attach_attr a;
+		int r1, r2, r3;
+
+		/* the parent's context, inherited: refused outright */
+		r1 = p2paccel_query_attach(acc, att, &a, sizeof(a));
+		/* our own context: the parent's handle means nothing here */
+		acc2 = acc_open();
+		p2paccel_prog_ring(prog, att, 0, 8, POISON, P2PACCEL_RING_STORE);
+		r2 = p2paccel_submit(acc2, prog, &rej, sizeof(rej));
+		r3 = p2paccel_detach(acc2, att);
+		_exit((r1 == EACCES ? 0 : 1) |
+		      (r2 == EINVAL && rej.reason == P2P_ACCEL_REJECT_HANDLE ? 0 : 2) |
+		      (r3 == ENOENT ? 0 : 4));
+	}
+	ret = waitpid(pid, &status, 0) == pid && WIFEXITED(status) ?
+		WEXITSTATUS(status) : 255;
+	check(!(ret & 1), "another process cannot use an inherited context (EACCES)");
+	check(!(ret & 2), "another context's program cannot name our attachment");
+	check(!(ret & 4), "another context cannot detach our attachment");
+	check(*(volatile uint64_t *)map == 0, "nothing of the other process landed");
+	ret = ring_once(acc, att, 0, 8, MARK, P2PACCEL_RING_STORE);
+	check(!ret && *(volatile uint64_t *)map == MARK,
+	      "our attachment still works (%d)", ret);
+	p2paccel_close(acc);
+	close(fd);
+	munmap(map, DB_SIZE);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ---- cycles ---- */
+
+static int count_fds(void)
+{
+	char path[64];
+	int n = 0, i;
+
+	for (i = 0; i < 1024; i++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", i);
+		if (!access(path, F_OK))
+			n++;
+	}
+	return n;
+}
+
+static long module_refcnt(const char *m)
+{
+	char path[64];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt", m);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static long vm_pinned_kb(void)
+{
+	char line[128];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void t_cycles(int n)
+{
+	long ref_accel = 0, ref_uverbs = 0, ref_rxe = 0, pin = 0;
+	int fds = 0, i, bad = 0;
+	struct target t;
+
+	/* a warm-up cycle, so that one-time allocations are not counted */
+	for (i = -1; i < n; i++) {
+		struct p2paccel *acc;
+		uint32_t att, flag_buf;
+		uint64_t *flag;
+		struct p2paccel_prog *prog;
+		struct p2paccel_status st;
+		int ret;
+
+		/* the start values: nothing of ours open */
+		if (!i) {
+			fds = count_fds();
+			ref_accel = module_refcnt("p2p_accel");
+			ref_uverbs = module_refcnt("ib_uverbs");
+			ref_rxe = module_refcnt("rdma_rxe");
+			pin = vm_pinned_kb();
+		}
+		acc = acc_open();
+		flag = aligned_alloc(4096, 4096);
+		prog = p2paccel_prog_new();
+		*flag = 1;
+		target_open(&t, "rxe0", 16);
+		if (p2paccel_attach(acc, t.fd, &att) ||
+		    p2paccel_reg_buf(acc, flag, 8, 0, &flag_buf))
+			die("cycle %d: %s", i, strerror(errno));
+		p2paccel_prog_wait(prog, flag_buf, 0, 8, 1, ~0ULL, 1000000);
+		p2paccel_prog_ring(prog, att, POISON_OFF, 8, MARK, P2PACCEL_RING_STORE);
+		ret = run_prog(acc, prog, 10000, &st);
+		if (ret) {
+			bad++;
+			printf("# cycle %d: status %d\n", i, ret);
+		}
+		/* revoke: the QP goes while attached and vmapped */
+		raw_qp_destroy(&t.q);
+		memset(&t.q, 0, sizeof(t.q));
+		ret = ring_once(acc, att, POISON_OFF, 8, MARK, P2PACCEL_RING_STORE);
+		if (ret != -ENODEV) {
+			bad++;
+			printf("# cycle %d: ring after revoke %d\n", i, ret);
+		}
+		p2paccel_prog_free(acc, prog);
+		p2paccel_close(acc);
+		target_close(&t);
+		free(flag);
+	}
+	check(!bad, "%d attach/run/revoke cycles ran as expected", n);
+	check(count_fds() == fds, "file descriptors back to %d (%d)", fds, count_fds());
+	printf("# start: p2p_accel %ld, ib_uverbs %ld, rdma_rxe %ld, VmPin %ld kB, %d fds\n",
+	       ref_accel, ref_uverbs, ref_rxe, pin, fds);
+	check(module_refcnt("p2p_accel") == ref_accel &&
+	      module_refcnt("ib_uverbs") == ref_uverbs &&
+	      module_refcnt("rdma_rxe") == ref_rxe,
+	      "module references back (p2p_accel %ld, ib_uverbs %ld, rdma_rxe %ld)",
+	      module_refcnt("p2p_accel"), module_refcnt("ib_uverbs"),
+	      module_refcnt("rdma_rxe"));
+	check(vm_pinned_kb() == pin, "pinned memory back to %ld kB (%ld)", pin,
+	      vm_pinned_kb());
+	check(OBJ_STAT("attachments") == 0 && OBJ_STAT("vmaps") == 0 &&
+	      OBJ_STAT("buffers") == 0 && OBJ_STAT("pinned_pages") == 0 &&
+	      OBJ_STAT("programs") == 0,
+	      "the module holds no attachment, vmap, buffer or program");
+}
+
+
+/* ---- the demo: a GPU-initiated put ---- */
+
+/*
+ * The CPU builds nothing and rings nothing: it submits the device program,
+ * sets a flag, and checks the remote data. The accelerator waits for the
+ * flag, then copies 1000 RDMA WRITE WQEs into a staged QP's send queue and
+ * rings its doorbell after each (a staged QP sends only what a ring
+ * released: docs/rxe-doorbell.md, Staged sends).
+ */
+static void t_put(int n)
+{
+	struct p2paccel *acc = acc_open();
+	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct p2paccel_status st;
+	struct p2paccel_reject rej;
+	struct ibv_wc wc;
+	struct target t;
+	struct poster p;
+	int ret, got, i;
+
+	target_open_flags(&t, "rxe0", 64, RXE_CREATE_QP_DOORBELL_STAGED |
+			  RXE_CREATE_QP_DOORBELL_DEDICATED);
+	memset(t.d.buf + 65536, 0, 8 * n);
+	poster_setup(acc, &t, prog, n, &p);
+	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 1, ~0ULL, 10000000);
+	i = p2paccel_prog_here(prog);
+	poster_post_ring(&t, prog, &p, n, P2PACCEL_RING_STORE);
+	p2paccel_prog_loop(prog, i, n);
+	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+	check(!ret, "put: the program was accepted: %s (%s)", strerror(ret),
+	      p2paccel_reject_str(rej.reason));
+	usleep(100000);
+	got = ibv_poll_cq(t.cq, 1, &wc);
+	check(got == 0, "put: nothing is sent before the flag");
+	__atomic_store_n(p.flag, 1, __ATOMIC_RELEASE);	/* all the CPU does */
+	ret = p2paccel_wait(acc, 120000, &st, sizeof(st));
+	check(!ret && !st.status && st.rings == (uint64_t)n,
+	      "put: the accelerator built and rang %d writes (status %d, rings %llu)",
+	      n, st.status, (unsigned long long)st.rings);
+	got = wait_cq(t.cq, n, 30000, &wc);
+	check(got == n && wc.status == IBV_WC_SUCCESS,
+	      "put: %d writes completed (%d)", n, got);
+	for (i = 0; i < n; i++)
+		if (*(volatile uint64_t *)(t.d.buf + 65536 + 8 * i) != (MARK | i))
+			break;
+	check(i == n, "put: the remote data is all there (%d of %d)", i, n);
+	p2paccel_prog_free(acc, prog);
+	p2paccel_close(acc);
+	target_close(&t);
+	poster_free(&p);
+}
+
+/* ---- bench: the accelerator's store ring against the CPU's page ring ---- */
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void stats_json(const char *name, double *v, int n, const char *sep)
+{
+	qsort(v, n, sizeof(*v), cmp_dbl);
+	printf("\"%s\": {\"median_us\": %.2f, \"p25_us\": %.2f, \"p75_us\": %.2f, "
+	       "\"min_us\": %.2f, \"max_us\": %.2f}%s", name, v[n / 2], v[n / 4],
+	       v[3 * n / 4], v[0], v[n - 1], sep);
+}
+
+/*
+ * One 8-byte RDMA WRITE per iteration on a peer doorbell QP, posted, rung
+ * and polled to completion, in alternating blocks:
+ *   page   the CPU writes the WQE and stores the index in the slot;
+ *   accel  the CPU stores a flag; the accelerator's program, waiting on it,
+ *          copies the WQE into the queue and rings through the vmap.
+ * Both rings are a store into the same page; the engine scans the slot
+ * (RXE_CREATE_QP_DOORBELL_PEER), nobody kicks. The time is from the CPU's
+ * first store to the polled completion.
+ */
+static void t_bench(int n)
+{
+	struct p2paccel *acc = acc_open();
+	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct p2paccel_reject rej;
+	struct p2paccel_status st;
+	struct ibv_wc wc;
+	struct target t;
+	struct poster p;
+	double *page = calloc(n, sizeof(double)), *accel = calloc(n, sizeof(double));
+	int np = 0, na = 0, i, k, ret, block = 50;
+	uint64_t *flag;
+	double t0;
+
+	target_open(&t, "rxe0", 64);
+	poster_setup(acc, &t, prog, 1, &p);
+	flag = p.flag;
+	/* flag odd: post and ring; flag even: post and ring; n rounds */
+	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 1, 1, 60000000);
+	poster_post_ring(&t, prog, &p, 1, P2PACCEL_RING_STORE);
+	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 0, 1, 60000000);
+	poster_post_ring(&t, prog, &p, 1, P2PACCEL_RING_STORE);
+	p2paccel_prog_loop(prog, 0, (n + 1) / 2);
+	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
+	if (ret)
+		die("bench: submit: %s (%s)", strerror(ret), p2paccel_reject_str(rej.reason));
+
+	for (k = 0; np < n || na < n; k++) {
+		for (i = 0; i < block; i++) {
+			if (k % 2 == 0 && np < n) {
+				t0 = now_us();
+				raw_qp_post_write(&t.q, np, 0, 65536, 8);
+				raw_qp_ring_value(&t.q, t.q.prod);
+				if (wait_cq(t.cq, 1, 10000, &wc) != 1 || wc.status)
+					die("bench: page ring %d did not complete", np);
+				page[np++] = now_us() - t0;
+			} else if (k % 2 == 1 && na < n) {
+				t0 = now_us();
+				__atomic_store_n(flag, na + 1, __ATOMIC_RELEASE);
+				if (wait_cq(t.cq, 1, 10000, &wc) != 1 || wc.status)
+					die("bench: accelerator ring %d did not complete", na);
+				accel[na++] = now_us() - t0;
+				/* the accelerator posted: the index moved */
+				t.q.prod = __atomic_load_n(&t.q.sq->producer_index,
+							   __ATOMIC_ACQUIRE);
+			}
+		}
+	}
+	/* an odd n leaves the program waiting for one more flag */
+	if (n % 2)
+		__atomic_store_n(flag, n + 1, __ATOMIC_RELEASE);
+	ret = p2paccel_wait(acc, 10000, &st, sizeof(st));
+	if (ret || st.status)
+		die("bench: the program ended with %d/%d", ret, st.status);
+	if (n % 2)
+		wait_cq(t.cq, 1, 10000, &wc);
+	printf("{\"iterations\": %d, ", n);
+	stats_json("page_ring", page, n, ", ");
+	stats_json("accel_store_ring", accel, n, "");
+	printf("}\n");
+	p2paccel_prog_free(acc, prog);
+	p2paccel_close(acc);
+	target_close(&t);
+	poster_free(&p);
+	free(page);
+	free(accel);
+	exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "";
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(what, "info"))
+		t_info();
+	else if (!strcmp(what, "udmabuf"))
+		t_udmabuf();
+	else if (!strcmp(what, "sends"))
+		t_sends();
+	else if (!strcmp(what, "reject"))
+		t_reject();
+	else if (!strcmp(what, "revoke-destroy"))
+		t_revoke_destroy();
+	else if (!strcmp(what, "revoke-kill"))
+		t_revoke_kill();
+	else if (!strcmp(what, "revoke-linkdel") && argc > 2)
+		t_revoke_linkdel(argv[2]);
+	else if (!strcmp(what, "isolation"))
+		t_isolation();
+	else if (!strcmp(what, "cycles") && argc > 2)
+		t_cycles(atoi(argv[2]));
+	else if (!strcmp(what, "put") && argc > 2)
+		t_put(atoi(argv[2]));
+	else if (!strcmp(what, "bench") && argc > 2)
+		t_bench(atoi(argv[2]));
+	else
+		die("usage: accel_test info|udmabuf|sends|reject|revoke-destroy|"
+		    "revoke-kill|revoke-linkdel DEV|isolation|cycles N|put N|bench N");
+	printf("# %s: %d tests, %d failed\n", what, tests, failed);
+	return failed ? 1 : 0;
+}
