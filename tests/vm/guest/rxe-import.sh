@@ -1,0 +1,80 @@
+#!/bin/bash
+# vm-options: --timeout 900 --pci-switch ivshmem,ivshmem
+# rxe as a dma-buf importer (docs/rxe-import.md): MRs registered with
+# ibv_reg_dmabuf_mr() through the rxe provider over
+#  - udmabuf and the system dma-heap: RDMA WRITE, READ, atomics, SEND and
+#    RECV through them, bounds, registration errors;
+#  - every kind of p2p export of the p2p_mmap_test module: host pages and a
+#    BAR page (I/O memory) that grant read and write, a vmalloc page and a
+#    write-combining BAR page that grant peers writes only (reads, atomics
+#    and local reads refused); a move (re-mapped) and a revocation (remote
+#    access error, nothing lands) while registered;
+#  - pyverbs' dma-buf MR tests, which used to skip on rxe.
+# Usage: rxe-import.sh [SUBTEST...]; default: all of them.
+set -u
+. "$RDMAP_SRC/tests/vm/lib.sh"
+
+bin=$RDMAP_BUILD/tests/bin
+fail=0
+
+run() {
+	local name=$1 rc
+	shift
+	echo "## $name"
+	rdmap_bounded 300 "$@"
+	rc=$?
+	if [ $rc = 0 ]; then
+		rdmap_ok "$name"
+	else
+		rdmap_fail "$name (status $rc)"
+		fail=1
+	fi
+}
+
+t_udmabuf() { run udmabuf "$bin/rxe_dmabuf_mr" rxe0 udmabuf; }
+t_heap() { run heap "$bin/rxe_dmabuf_mr" rxe0 heap; }
+
+# The module's exports, imported by rxe; the module's KTAP results too.
+t_p2p() {
+	local ktap rc
+	insmod "$RDMAP_MODULES/tests/p2p_mmap_test.ko" ||
+		{ rdmap_fail "p2p: insmod p2p_mmap_test"; fail=1; return; }
+	run p2p "$bin/p2p_mmap_ktest" rxe rxe0 "$bin/rxe_dmabuf_mr"
+	rdmap_bounded 120 rmmod p2p_mmap_test
+	rc=$?
+	[ $rc = 0 ] || { rdmap_fail "p2p: rmmod p2p_mmap_test ($rc)"; fail=1; }
+	ktap=$(dmesg | sed -e 's/^\[[^]]*\] //' |
+		sed -n '/^TAP version 13$/,$p' | grep -E '^(not ok|ok) [0-9]+ ')
+	echo "$ktap"
+	if [ -z "$ktap" ] || echo "$ktap" | grep -q '^not ok'; then
+		rdmap_fail "p2p: the module's checks"
+		fail=1
+	fi
+}
+
+# pyverbs' dma-buf MR tests (DmaBuf allocates from the system dma-heap
+# without a GPU): every one of them must run, none skip.
+t_pyverbs() {
+	local log=$RDMAP_RESULTS/pyverbs-dmabuf.log rc
+	export PYTHONDONTWRITEBYTECODE=1
+	echo "## pyverbs"
+	rdmap_bounded 300 sh "$RDMAP_BUILD/rdma-core/build/bin/run_tests.py" \
+		--dev rxe0 -v tests.test_mr.DmaBufMRTest \
+		tests.test_mr.DmaBufTestCase >"$log" 2>&1
+	rc=$?
+	tail -3 "$log"
+	if [ $rc != 0 ] || ! grep -q '^OK$' "$log" || grep -q skipped "$log" ||
+		! grep -q '^Ran 10 tests' "$log"; then
+		cat "$log"
+		rdmap_fail "pyverbs dma-buf MR tests (status $rc)"
+		fail=1
+	else
+		rdmap_ok "pyverbs dma-buf MR tests ran, none skipped"
+	fi
+}
+
+subtests=${*:-udmabuf heap p2p pyverbs}
+for t in $subtests; do
+	"t_$t"
+done
+exit $fail
