@@ -21,7 +21,7 @@ variant_bin() {
 
 # bench_one TEST VARIANT REP
 bench_one() {
-	local bin args rc srv res
+	local bin args rc src srv res
 	bin=$(variant_bin "$2")/$1
 	args="-d rxe0 -s 2 -n $iters -F"
 	$bin $args >srv.txt 2>&1 &
@@ -30,8 +30,10 @@ bench_one() {
 	timeout 300 $bin $args 127.0.0.1 >cli.txt 2>&1
 	rc=$?
 	wait $srv
-	if [ $rc != 0 ] || ! res=$("$RDMAP_SRC/tests/vm/perftest-parse" cli.txt); then
-		echo "bench: $1 $2 run $3 on $RDMAP_MODE modules failed" >&2
+	src=$?
+	if [ $rc != 0 ] || [ $src != 0 ] ||
+		! res=$("$RDMAP_SRC/tests/vm/perftest-parse" cli.txt); then
+		echo "bench: $1 $2 run $3 on $RDMAP_MODE modules failed (client exit $rc, server exit $src)" >&2
 		cat cli.txt srv.txt >&2
 		return 1
 	fi

@@ -14,12 +14,18 @@ params=/sys/module/rdma_rxe/parameters
 rdmap_load_modules && rdmap_create_devices || exit 1
 # stock ib_write_lat in the same boot, for scale
 /usr/bin/ib_write_lat -d rxe0 -s 2 -n "$iters" -F >wl.srv 2>&1 &
-sleep 1
+srv=$!
+rdmap_wait_listen 18515
 timeout 300 /usr/bin/ib_write_lat -d rxe0 -s 2 -n "$iters" -F 127.0.0.1 >wl.cli 2>&1
-wait
-if res=$("$RDMAP_SRC/tests/vm/perftest-parse" wl.cli); then
+rc=$?
+wait $srv
+src=$?
+if [ $rc = 0 ] && [ $src = 0 ] && res=$("$RDMAP_SRC/tests/vm/perftest-parse" wl.cli); then
 	echo "{\"stock_ib_write_lat\": $res}" >>"$out"
 	echo "stock ib_write_lat: $res"
+else
+	echo "stock ib_write_lat failed (client exit $rc, server exit $src)" >&2
+	cat wl.cli wl.srv >&2
 fi
 for variant in adaptive:Y adaptive:N always:Y; do
 	echo "${variant%:*}" >"$params/db_mode"

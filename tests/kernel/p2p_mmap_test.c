@@ -24,7 +24,9 @@
  *                       never freed under it, vunmaps and sees them freed if
  *                       the driver has freed its side
  *   attach FD           the same for another driver's doorbell export (rxe):
- *                       map for a peer write, vmap; "revoked 2 NAME" checks it
+ *                       map for a peer write, vmap; "revoked 4 NAME" checks it
+ *   write 4 OFF VAL     that importer stores the little-endian u32 VAL (hex)
+ *                       at byte OFF of the buffer: a peer rings a doorbell
  *   direction FD        map directions against a write-only entry
  *   remap KIND          invalidate without revoke; re-map and re-vmap succeed
  *   remove KIND         the driver removes the entry (QP destroy)
@@ -692,6 +694,26 @@ static int ptest_cmd_direction(int fd, int kind)
 	return ret;
 }
 
+/* A peer's ring: one aligned 32-bit store through the importer's vmap. */
+static int ptest_cmd_write(int kind, int off, u32 val)
+{
+	struct ptest_importer *imp = &ptest.imp[kind];
+	int ret = 0;
+
+	if (!imp->dmabuf)
+		return -ENOENT;
+	if (off < 0 || off % sizeof(u32) ||
+	    (size_t)off > imp->dmabuf->size - sizeof(u32))
+		return -EINVAL;
+	dma_resv_lock(imp->dmabuf->resv, NULL);
+	if (iosys_map_is_null(&imp->map))
+		ret = ptest_expect(false, -ENODEV, "write: not mapped");
+	else
+		iosys_map_wr(&imp->map, off, __le32, cpu_to_le32(val));
+	dma_resv_unlock(imp->dmabuf->resv);
+	return ret;
+}
+
 static int ptest_cmd_remap(int kind)
 {
 	struct ptest_importer *imp = &ptest.imp[kind];
@@ -853,6 +875,7 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 {
 	char buf[64], name[24] = "", arg[24] = "";
 	int a = -1, b = -1, ret;
+	u32 val;
 
 	if (len >= sizeof(buf))
 		return -EINVAL;
@@ -869,6 +892,9 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 	} else if (!strcmp(name, "attach")) {
 		ret = ptest_imp_open(&ptest.imp[IMP_FOREIGN], a, IMP_FOREIGN,
 				     DMA_FROM_DEVICE);
+	} else if (!strcmp(name, "write") && a == IMP_FOREIGN &&
+		   sscanf(buf, "%*s %*d %*d %x", &val) == 1) {
+		ret = ptest_cmd_write(a, b, val);
 	} else if (!strcmp(name, "direction") && b >= 0 && b < KIND_PLAIN) {
 		ret = ptest_cmd_direction(a, b);
 		snprintf(arg, sizeof(arg), "%d", b);

@@ -32,8 +32,6 @@
 #include "rxe_db.h"
 #include "p2p_test_tap.h"
 
-#define IMP_FOREIGN 4
-
 static long page;
 
 /* Another process, its own context: the first one's offset is not its. */

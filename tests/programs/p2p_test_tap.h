@@ -16,11 +16,13 @@
 #include <unistd.h>
 
 #define P2P_TEST_CTL "/sys/kernel/debug/p2p_mmap_test/ctl"
+/* the module's importer of another driver's export ("attach", "write") */
+#define IMP_FOREIGN 4
 
 static int tests, failed;
 
 /* One TAP result line; the caller prints the plan ("1..N") at the end. */
-static void __attribute__((format(printf, 2, 3)))
+static inline void __attribute__((format(printf, 2, 3)))
 check(int ok, const char *fmt, ...)
 {
 	va_list ap;
@@ -41,7 +43,7 @@ check(int ok, const char *fmt, ...)
  * positive errno of the write (the module's verdict); a missing control
  * file (module not loaded) ends the program.
  */
-static int __attribute__((format(printf, 1, 2)))
+static inline int __attribute__((format(printf, 1, 2)))
 p2p_test_ctl(const char *fmt, ...)
 {
 	char buf[64];

@@ -44,6 +44,7 @@ struct raw_qp {
 	uint32_t handle, qpn;
 	struct rxe_queue_buf *sq;
 	size_t sq_size;
+	uint64_t sq_offset;
 	void *rq;
 	size_t rq_size;
 	uint32_t prod;
@@ -52,6 +53,7 @@ struct raw_qp {
 	int has_db;
 	uint64_t db_offset;
 	uint32_t db_index;
+	uint32_t db_flags;	/* granted RXE_CREATE_QP_* */
 	void *db_page;
 	volatile struct rxe_db_slot *slot;
 	unsigned long kicks;
@@ -190,8 +192,9 @@ static inline int raw_qp_create(struct db_dev *d, struct raw_qp *q,
 	q->max_send_wr = cresp.max_send_wr;
 
 	q->sq_size = dresp.sq_mi.size;
+	q->sq_offset = dresp.sq_mi.offset;
 	q->sq = mmap(NULL, q->sq_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		     d->ctx->cmd_fd, dresp.sq_mi.offset);
+		     d->ctx->cmd_fd, q->sq_offset);
 	if (q->sq == MAP_FAILED)
 		die("mmap sq: %s", strerror(errno));
 	q->rq_size = dresp.rq_mi.size;
@@ -207,6 +210,7 @@ static inline int raw_qp_create(struct db_dev *d, struct raw_qp *q,
 		q->has_db = 1;
 		q->db_offset = dresp.db_offset;
 		q->db_index = dresp.db_index;
+		q->db_flags = dresp.db_flags;
 		q->db_page = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
 				  MAP_SHARED, d->ctx->cmd_fd, q->db_offset);
 		if (q->db_page == MAP_FAILED)

@@ -9,6 +9,22 @@
  * offset and lifetime and the core can export it as a dma-buf. The slot
  * format and the ring protocol are in include/uapi/rdma/rdma_user_rxe.h;
  * noticing rings is the engine's job (rxe_db_engine.c).
+ *
+ * A slot serves one QP in the life of its page. Whoever could ring it while
+ * its QP lived may still do so after the QP is gone: a forked child that
+ * inherited the mapping, a peer that holds the page's dma-buf. The engine
+ * would judge such a ring against the queue of the slot's next owner, so
+ * there is no next owner: a slot, once handed out, is retired with its QP
+ * and never handed out again. A page whose slots are all retired is
+ * removed from the mmap database, which revokes its dma-bufs and refuses
+ * new mappings; the core frees it (rxe_db_mmap_free()) when its last
+ * mapping and export are gone. So a context holds its pages with live QPs,
+ * at most one page with slots still to give (uctx->open), and whatever
+ * retired pages user space still maps or exports.
+ *
+ * RXE_CREATE_QP_DOORBELL_DEDICATED gives a QP a page of its own: its other
+ * slots are never handed out, so exporting the page grants that QP only,
+ * and the page goes with the QP.
  */
 
 #include <linux/gfp.h>
@@ -18,9 +34,18 @@
 
 #include "rxe.h"
 
-static struct rxe_db_page *to_rxe_db_page(struct rdma_user_mmap_entry *entry)
+/* One doorbell page, inserted in the ucontext's mmap database. */
+struct rxe_db_page {
+	struct rxe_mmap_entry	mentry;		/* RXE_MMAP_DOORBELL */
+	struct rxe_db_slot	*slots;		/* page_address() of the page */
+	/* slots ever handed out; a bit is never cleared */
+	DECLARE_BITMAP(taken, RXE_DB_SLOTS_PER_PAGE);
+	unsigned int		nr_live;	/* taken slots whose QP exists */
+};
+
+static struct rxe_db_page *to_rxe_db_page(struct rxe_mmap_entry *mentry)
 {
-	return container_of(entry, struct rxe_db_page, entry);
+	return container_of(mentry, struct rxe_db_page, mentry);
 }
 
 /* A slot nobody rings: no ring pending, and kicks needed until armed. */
@@ -54,51 +79,40 @@ int rxe_db_parse_create_qp(struct rxe_dev *rxe, struct ib_udata *udata,
 	if (err)
 		return err;
 
-	if (cmd->flags & ~(RXE_CREATE_QP_DOORBELL |
-			   RXE_CREATE_QP_DOORBELL_PEER)) {
+	if (cmd->flags & ~RXE_CREATE_QP_DOORBELL_FLAGS) {
 		rxe_dbg_dev(rxe, "unknown create-qp flags %#x\n", cmd->flags);
 		return -EOPNOTSUPP;
 	}
 	if (cmd->reserved)
 		return -EINVAL;
-	if (cmd->flags & RXE_CREATE_QP_DOORBELL_PEER)
+	if (cmd->flags & (RXE_CREATE_QP_DOORBELL_PEER |
+			  RXE_CREATE_QP_DOORBELL_DEDICATED))
 		cmd->flags |= RXE_CREATE_QP_DOORBELL;
 
 	return 0;
 }
 
-/*
- * Put a doorbell page in the ucontext's mmap database, as host memory that
- * peers may write (ring) once exported as a dma-buf. The core owns the
- * entry from now on: on error after the insert, the page is freed through
- * rxe_db_mmap_free().
- */
-static int rxe_db_page_insert(struct ib_ucontext *ibuc, struct rxe_db_page *page)
+static void rxe_db_page_free(struct rxe_db_page *page)
 {
-	int err;
-
-	err = rdma_user_mmap_entry_insert_host(ibuc, &page->entry, page->slots,
-					       PAGE_SIZE, RDMA_P2P_PEER_WRITE);
-	if (err)
-		return err;
-
-	/* Some 2^31 pages of one process: never, but keep the ranges apart. */
-	if (!rxe_db_is_db_pgoff(page->entry.start_pgoff)) {
-		rdma_user_mmap_entry_remove(&page->entry);
-		return -ENOSPC;
-	}
-	return 0;
+	free_page((unsigned long)page->slots);
+	kfree(page);
 }
 
+/*
+ * A new page, in the ucontext's mmap database as host memory that peers
+ * may write (ring) once exported as a dma-buf.
+ */
 static struct rxe_db_page *rxe_db_page_alloc(struct ib_ucontext *ibuc)
 {
 	struct rxe_db_page *page;
 	unsigned int i;
 	int err;
 
+	/* zeroed: the core's state in the entry starts out zero */
 	page = kzalloc_obj(*page);
 	if (!page)
 		return ERR_PTR(-ENOMEM);
+	page->mentry.kind = RXE_MMAP_DOORBELL;
 
 	/*
 	 * Page allocator memory, zeroed: it is mapped into user space and may
@@ -106,71 +120,87 @@ static struct rxe_db_page *rxe_db_page_alloc(struct ib_ucontext *ibuc)
 	 */
 	page->slots = (struct rxe_db_slot *)get_zeroed_page(GFP_KERNEL_ACCOUNT);
 	if (!page->slots) {
-		err = -ENOMEM;
-		goto err_free;
+		kfree(page);
+		return ERR_PTR(-ENOMEM);
 	}
 	for (i = 0; i < RXE_DB_SLOTS_PER_PAGE; i++)
 		rxe_db_slot_reset(&page->slots[i]);
 
-	err = rxe_db_page_insert(ibuc, page);
-	if (err == -ENOSPC)
-		return ERR_PTR(err);	/* already freed by the core */
-	if (err)
-		goto err_free_page;
-
+	/* From here on the core owns the page: rxe_db_mmap_free() frees it. */
+	err = rdma_user_mmap_entry_insert_host(ibuc, &page->mentry.rdma_entry,
+					       page->slots, PAGE_SIZE,
+					       RDMA_P2P_PEER_WRITE);
+	if (err) {
+		rxe_db_page_free(page);
+		return ERR_PTR(err);
+	}
 	return page;
-
-err_free_page:
-	free_page((unsigned long)page->slots);
-err_free:
-	kfree(page);
-	return ERR_PTR(err);
 }
 
-/* Find a free slot, allocating a page if all are full. Caller holds lock. */
+/*
+ * Hand out a slot never handed out before: from the open page, or from a
+ * new page, which a dedicated slot has to itself.
+ */
 static int rxe_db_slot_alloc(struct rxe_db_ucontext *uctx,
 			     struct ib_ucontext *ibuc, struct rxe_qp_db *db)
 {
+	bool dedicated = db->flags & RXE_CREATE_QP_DOORBELL_DEDICATED;
 	struct rxe_db_page *page;
 	unsigned long idx;
 
 	lockdep_assert_held(&uctx->lock);
 
-	list_for_each_entry(page, &uctx->pages, list) {
-		idx = find_first_zero_bit(page->used, RXE_DB_SLOTS_PER_PAGE);
-		if (idx < RXE_DB_SLOTS_PER_PAGE)
-			goto found;
+	page = dedicated ? NULL : uctx->open;
+	if (!page) {
+		page = rxe_db_page_alloc(ibuc);
+		if (IS_ERR(page))
+			return PTR_ERR(page);
+		if (dedicated)
+			bitmap_fill(page->taken, RXE_DB_SLOTS_PER_PAGE);
+		else
+			uctx->open = page;
 	}
 
-	page = rxe_db_page_alloc(ibuc);
-	if (IS_ERR(page))
-		return PTR_ERR(page);
-	list_add_tail(&page->list, &uctx->pages);
-	idx = 0;
+	idx = dedicated ? 0 : find_first_zero_bit(page->taken,
+						  RXE_DB_SLOTS_PER_PAGE);
+	__set_bit(idx, page->taken);
+	page->nr_live++;
+	if (page == uctx->open &&
+	    bitmap_full(page->taken, RXE_DB_SLOTS_PER_PAGE))
+		uctx->open = NULL;
 
-found:
-	__set_bit(idx, page->used);
 	db->uctx = uctx;
 	db->page = page;
 	db->index = idx;
 	db->slot = &page->slots[idx];
+	/* whatever the process wrote into the unused slot is not a ring */
 	rxe_db_slot_reset(db->slot);
 	return 0;
 }
 
-static void rxe_db_slot_free(struct rxe_qp_db *db)
+/*
+ * Retire a QP's slot for good; remove its page if that was the last live
+ * slot of a page with none left to give. Rings that still arrive in the
+ * slot are never looked at (rxe_db_engine_detach()).
+ */
+static void rxe_db_slot_retire(struct rxe_qp_db *db)
 {
 	struct rxe_db_ucontext *uctx = db->uctx;
+	struct rxe_db_page *page = db->page;
+	bool remove;
 
 	mutex_lock(&uctx->lock);
-	/*
-	 * The engine no longer looks at the slot (rxe_db_engine_detach()), so
-	 * a late ring from the old owner just sits here until the next QP
-	 * gets the slot, which starts from a reset slot.
-	 */
+	/* what an unused slot looks like; a stale ringer that kicks fails */
 	rxe_db_slot_reset(db->slot);
-	__clear_bit(db->index, db->page->used);
+	remove = !--page->nr_live && page != uctx->open;
 	mutex_unlock(&uctx->lock);
+
+	/*
+	 * Nobody else can reach the page now. Removal revokes its dma-bufs
+	 * and may sleep on their importers: not under uctx->lock.
+	 */
+	if (remove)
+		rdma_user_mmap_entry_remove(&page->mentry.rdma_entry);
 }
 
 /**
@@ -219,7 +249,7 @@ int rxe_db_qp_create(struct rxe_qp *qp, const struct rxe_create_qp_cmd *cmd,
 	if (err)
 		goto err_free;
 
-	offset = rdma_user_mmap_get_offset(&db->page->entry);
+	offset = rdma_user_mmap_get_offset(&db->page->mentry.rdma_entry);
 	if (put_user(offset, &uresp->db_offset) ||
 	    put_user(db->index, &uresp->db_index) ||
 	    put_user(db->flags, &uresp->db_flags)) {
@@ -238,19 +268,20 @@ int rxe_db_qp_create(struct rxe_qp *qp, const struct rxe_create_qp_cmd *cmd,
 	return 0;
 
 err_slot:
-	rxe_db_slot_free(db);
+	/* the offset and index may have reached user space: retire it */
+	rxe_db_slot_retire(db);
 err_free:
 	kfree(db);
 	return err;
 }
 
 /**
- * rxe_db_qp_destroy - take a QP's doorbell slot back
+ * rxe_db_qp_destroy - retire a QP's doorbell slot
  * @qp: the QP being destroyed
  *
  * Called before the QP's resources go away. Once the engine has let go of
- * the slot, rings on it do nothing, and it can be given to another QP of
- * the same process.
+ * the slot, rings on it do nothing; the slot is retired, never to be
+ * given to another QP, and its page goes if it has no live slot left.
  */
 void rxe_db_qp_destroy(struct rxe_qp *qp)
 {
@@ -261,7 +292,7 @@ void rxe_db_qp_destroy(struct rxe_qp *qp)
 
 	rxe_db_engine_detach(qp);
 	qp->db = NULL;
-	rxe_db_slot_free(db);
+	rxe_db_slot_retire(db);
 	kfree(db);
 }
 
@@ -272,69 +303,39 @@ void rxe_db_qp_destroy(struct rxe_qp *qp)
 void rxe_db_ucontext_init(struct rxe_ucontext *uc)
 {
 	mutex_init(&uc->db.lock);
-	INIT_LIST_HEAD(&uc->db.pages);
+	uc->db.open = NULL;
 }
 
 /**
  * rxe_db_ucontext_cleanup - remove a user context's doorbell pages
  * @uc: the user context being deallocated
  *
- * Every QP of the context is gone, so no slot is in use. Removing an entry
- * revokes its dma-bufs; the memory is freed by rxe_db_mmap_free() once the
- * last mapping is gone, which may be right now.
+ * Every QP of the context is gone, and with the last QP of a page the
+ * page was removed, unless it is the open one. Removing an entry revokes
+ * its dma-bufs; the memory is freed by rxe_db_mmap_free() once the last
+ * mapping and export are gone, which may be right now.
  */
 void rxe_db_ucontext_cleanup(struct rxe_ucontext *uc)
 {
-	struct rxe_db_page *page, *tmp;
+	struct rxe_db_page *page = uc->db.open;
 
-	mutex_lock(&uc->db.lock);
-	list_for_each_entry_safe(page, tmp, &uc->db.pages, list) {
-		WARN_ON(!bitmap_empty(page->used, RXE_DB_SLOTS_PER_PAGE));
-		list_del(&page->list);
-		rdma_user_mmap_entry_remove(&page->entry);
+	uc->db.open = NULL;
+	if (page) {
+		WARN_ON(page->nr_live);
+		rdma_user_mmap_entry_remove(&page->mentry.rdma_entry);
 	}
-	mutex_unlock(&uc->db.lock);
 	mutex_destroy(&uc->db.lock);
 }
 
 /**
- * rxe_db_mmap - map a doorbell page
- * @ibuc: the user context of the process calling mmap()
- * @vma: the VMA, whose vm_pgoff is in the doorbell range
- *
- * Return: 0, or -EINVAL if the offset is not one of this context's
- * doorbell pages or the VMA does not cover exactly that page.
- */
-int rxe_db_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma)
-{
-	struct rdma_user_mmap_entry *entry;
-	int err;
-
-	/* The database is per context: another process' offsets miss. */
-	entry = rdma_user_mmap_entry_get(ibuc, vma);
-	if (!entry)
-		return -EINVAL;
-
-	/*
-	 * Maps the whole page and registers the VMA with the core, so that
-	 * disassociation zaps it and the entry outlives it.
-	 */
-	err = rdma_user_mmap_p2p(ibuc, vma, entry);
-	rdma_user_mmap_entry_put(entry);
-	return err;
-}
-
-/**
  * rxe_db_mmap_free - free a doorbell page
- * @entry: the page's mmap entry, now unreferenced
+ * @mentry: the page's mmap entry, removed and unreferenced
  *
- * The core calls this once the page has been removed and the last mapping
- * and importer are gone; the engine stopped using it before that.
+ * The core calls this (through rxe_mmap_free()) once the page has been
+ * removed and the last mapping and export are gone; the engine stopped
+ * using its slots before that.
  */
-void rxe_db_mmap_free(struct rdma_user_mmap_entry *entry)
+void rxe_db_mmap_free(struct rxe_mmap_entry *mentry)
 {
-	struct rxe_db_page *page = to_rxe_db_page(entry);
-
-	free_page((unsigned long)page->slots);
-	kfree(page);
+	rxe_db_page_free(to_rxe_db_page(mentry));
 }

@@ -16,32 +16,28 @@ struct rxe_dev;
 struct rxe_qp;
 struct rxe_ucontext;
 struct rxe_db_engine;
-
-/*
- * Doorbell pages are rdma_user_mmap_entry objects, whose page offsets the
- * core hands out from 0 up. rxe's own queue offsets (rxe_create_mmap_info())
- * start at RXE_LEGACY_PGOFF_MIN and only grow, so rxe_mmap() tells the two
- * apart by the offset alone. The boundary still fits the 32-bit page offset
- * of mmap2() and the 44-bit byte offset of a 32-bit process with large file
- * support, which is how rdma-core is built.
- */
-#define RXE_LEGACY_PGOFF_MIN	0x80000000UL
-#define RXE_LEGACY_MMAP_OFFSET_MIN ((u64)RXE_LEGACY_PGOFF_MIN << PAGE_SHIFT)
+struct rxe_mmap_entry;
 
 #define RXE_DB_SLOTS_PER_PAGE	(PAGE_SIZE / RXE_DB_SLOT_SIZE)
 
+/*
+ * The RXE_CREATE_QP_* flags this kernel grants; rxe_db_parse_create_qp()
+ * refuses the others with EOPNOTSUPP.
+ */
+#define RXE_CREATE_QP_DOORBELL_FLAGS	(RXE_CREATE_QP_DOORBELL |	\
+					 RXE_CREATE_QP_DOORBELL_PEER |	\
+					 RXE_CREATE_QP_DOORBELL_DEDICATED)
+
+struct rxe_db_page;
+
 /* Per user context: the doorbell pages of one process. */
 struct rxe_db_ucontext {
-	struct mutex		lock;	/* guards pages and their slot maps */
-	struct list_head	pages;
-};
-
-/* One doorbell page, inserted in the ucontext's mmap database. */
-struct rxe_db_page {
-	struct rdma_user_mmap_entry	entry;
-	struct list_head		list;	/* in rxe_db_ucontext.pages */
-	struct rxe_db_slot		*slots;	/* page_address() of the page */
-	DECLARE_BITMAP(used, RXE_DB_SLOTS_PER_PAGE);
+	struct mutex		lock;	/* guards open and the pages' slots */
+	/*
+	 * The page new slots come from, while it has slots never handed
+	 * out; every other page of the context has live QPs or is removed.
+	 */
+	struct rxe_db_page	*open;
 };
 
 /*
@@ -73,13 +69,7 @@ int rxe_db_qp_create(struct rxe_qp *qp, const struct rxe_create_qp_cmd *cmd,
 void rxe_db_qp_destroy(struct rxe_qp *qp);
 void rxe_db_ucontext_init(struct rxe_ucontext *uc);
 void rxe_db_ucontext_cleanup(struct rxe_ucontext *uc);
-int rxe_db_mmap(struct ib_ucontext *ibuc, struct vm_area_struct *vma);
-void rxe_db_mmap_free(struct rdma_user_mmap_entry *entry);
-
-static inline bool rxe_db_is_db_pgoff(unsigned long pgoff)
-{
-	return pgoff < RXE_LEGACY_PGOFF_MIN;
-}
+void rxe_db_mmap_free(struct rxe_mmap_entry *mentry);
 
 /* rxe_db_engine.c: the doorbell engine of a device */
 int rxe_db_engine_attach(struct rxe_qp *qp);
