@@ -36,6 +36,19 @@ for variant in adaptive:Y adaptive:N always:Y; do
 		echo "$variant #$rep: $res"
 	done
 done
+# NIC to NIC (docs/rxe-import.md): rxe1 RDMA-writes the producer index into
+# rxe0's doorbell page through a dma-buf MR, against the CPU storing it into
+# the same peer slot; default engine settings.
+echo adaptive >"$params/db_mode"
+echo Y >"$params/db_inline"
+for rep in $(seq "$reps"); do
+	"$RDMAP_BUILD/tests/bin/rxe_nic2nic" rxe0 rxe1 bench "$iters" >nic2nic.out
+	rc=$?
+	[ $rc = 0 ] || { cat nic2nic.out; exit 1; }
+	res=$(tail -1 nic2nic.out)
+	echo "{\"nic2nic\": true, \"rep\": $rep, \"result\": $res}" >>"$out"
+	echo "nic2nic #$rep: $res"
+done
 rdma statistic show link rxe0/1
 rdmap_delete_devices
 rdmap_unload_modules

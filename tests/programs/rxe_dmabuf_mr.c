@@ -37,202 +37,9 @@
 #include <infiniband/verbs.h>
 #include "p2p_test_tap.h"
 #include "rxe_dmabuf_mr.h"
-
-#define die(...) do { fprintf(stderr, "FAIL: " __VA_ARGS__); fputc('\n', stderr); exit(2); } while (0)
-
-#define ACC_RW (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | \
-		IBV_ACCESS_REMOTE_READ)
-#define ACC_ALL (ACC_RW | IBV_ACCESS_REMOTE_ATOMIC)
-#define ACC_WO (IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE)
+#include "rxe_loopback.h"
 
 static long page;
-
-/* The device, a local buffer with its MR, and an RC QP connected to another. */
-struct env {
-	const char *name;
-	struct ibv_context *ctx;
-	struct ibv_pd *pd;
-	struct ibv_cq *cq;
-	struct ibv_qp *qp[2];	/* qp[0] requests, qp[1] responds */
-	int gid_index;
-	union ibv_gid gid;
-	char *buf;
-	struct ibv_mr *mr;
-};
-
-#define LOCAL_SIZE (64 * 1024)
-
-static void env_open(struct env *e, const char *name)
-{
-	struct ibv_device **list = ibv_get_device_list(NULL);
-	struct ibv_port_attr pattr;
-	int i;
-
-	memset(e, 0, sizeof(*e));
-	e->name = name;
-	for (i = 0; list && list[i]; i++)
-		if (!strcmp(ibv_get_device_name(list[i]), name))
-			break;
-	if (!list || !list[i])
-		die("no device %s", name);
-	e->ctx = ibv_open_device(list[i]);
-	ibv_free_device_list(list);
-	if (!e->ctx)
-		die("open %s: %s", name, strerror(errno));
-	e->pd = ibv_alloc_pd(e->ctx);
-	if (!e->pd || ibv_query_port(e->ctx, 1, &pattr))
-		die("pd or port of %s", name);
-	e->gid_index = -1;
-	for (i = 0; i < pattr.gid_tbl_len && i < 16; i++) {
-		union ibv_gid g;
-
-		/* an IPv4 mapped RoCEv2 GID: ::ffff:a.b.c.d */
-		if (!ibv_query_gid(e->ctx, 1, i, &g) && !g.raw[0] && !g.raw[8] &&
-		    g.raw[10] == 0xff && g.raw[11] == 0xff) {
-			e->gid_index = i;
-			e->gid = g;
-			break;
-		}
-	}
-	if (e->gid_index < 0)
-		die("%s has no IPv4 GID", name);
-	e->buf = aligned_alloc(page, LOCAL_SIZE);
-	if (!e->buf)
-		die("buffer");
-	memset(e->buf, 0, LOCAL_SIZE);
-	e->mr = ibv_reg_mr(e->pd, e->buf, LOCAL_SIZE, ACC_ALL);
-	e->cq = ibv_create_cq(e->ctx, 64, NULL, NULL, 0);
-	if (!e->mr || !e->cq)
-		die("local mr or cq: %s", strerror(errno));
-}
-
-static void qp_to_rts(struct env *e, struct ibv_qp *qp, uint32_t dest)
-{
-	struct ibv_qp_attr a = {
-		.qp_state = IBV_QPS_INIT,
-		.port_num = 1,
-		.qp_access_flags = IBV_ACCESS_REMOTE_WRITE |
-				   IBV_ACCESS_REMOTE_READ |
-				   IBV_ACCESS_REMOTE_ATOMIC,
-	};
-
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX |
-			  IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-		die("INIT: %s", strerror(errno));
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTR;
-	a.path_mtu = IBV_MTU_1024;
-	a.dest_qp_num = dest;
-	a.max_dest_rd_atomic = 4;
-	a.min_rnr_timer = 12;
-	a.ah_attr.is_global = 1;
-	a.ah_attr.grh.dgid = e->gid;
-	a.ah_attr.grh.sgid_index = e->gid_index;
-	a.ah_attr.grh.hop_limit = 1;
-	a.ah_attr.port_num = 1;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU |
-			  IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-			  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
-		die("RTR: %s", strerror(errno));
-	memset(&a, 0, sizeof(a));
-	a.qp_state = IBV_QPS_RTS;
-	a.timeout = 14;
-	a.retry_cnt = 7;
-	a.rnr_retry = 7;
-	a.max_rd_atomic = 4;
-	if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT |
-			  IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-			  IBV_QP_MAX_QP_RD_ATOMIC))
-		die("RTS: %s", strerror(errno));
-}
-
-/* (Re)create the QP pair: after an access error the requester is in error. */
-static void env_connect(struct env *e)
-{
-	struct ibv_qp_init_attr ia = {
-		.cap = { .max_send_wr = 16, .max_recv_wr = 16,
-			 .max_send_sge = 1, .max_recv_sge = 1 },
-		.qp_type = IBV_QPT_RC,
-		.send_cq = e->cq,
-		.recv_cq = e->cq,
-	};
-	struct ibv_wc wc[16];
-	int i;
-
-	for (i = 0; i < 2; i++) {
-		if (e->qp[i] && ibv_destroy_qp(e->qp[i]))
-			die("destroy qp: %s", strerror(errno));
-		e->qp[i] = ibv_create_qp(e->pd, &ia);
-		if (!e->qp[i])
-			die("create qp: %s", strerror(errno));
-	}
-	while (ibv_poll_cq(e->cq, 16, wc) > 0)
-		;	/* flushed work of the old pair */
-	qp_to_rts(e, e->qp[0], e->qp[1]->qp_num);
-	qp_to_rts(e, e->qp[1], e->qp[0]->qp_num);
-}
-
-static void env_close(struct env *e)
-{
-	ibv_destroy_qp(e->qp[0]);
-	ibv_destroy_qp(e->qp[1]);
-	ibv_destroy_cq(e->cq);
-	ibv_dereg_mr(e->mr);
-	ibv_dealloc_pd(e->pd);
-	ibv_close_device(e->ctx);
-	free(e->buf);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/*
- * Post wr on qp[side] and return the status of its completion (the
- * completion of an earlier posted receive counts too when wr is NULL).
- * A completion that never comes fails the program.
- */
-static enum ibv_wc_status post_wait(struct env *e, int side,
-				    struct ibv_send_wr *wr, uint64_t want_id)
-{
-	struct ibv_send_wr *bad;
-	double end = now_s() + 30;
-	struct ibv_wc wc;
-	int n;
-
-	if (wr && ibv_post_send(e->qp[side], wr, &bad))
-		die("post_send: %s", strerror(errno));
-	while (now_s() < end) {
-		n = ibv_poll_cq(e->cq, 1, &wc);
-		if (n < 0)
-			die("poll cq");
-		if (n && wc.wr_id == want_id)
-			return wc.status;
-	}
-	die("no completion for wr %" PRIu64, want_id);
-}
-
-static enum ibv_wc_status rdma(struct env *e, enum ibv_wr_opcode op,
-			       struct ibv_mr *lmr, void *laddr, uint32_t len,
-			       struct ibv_mr *rmr, uint64_t raddr)
-{
-	static uint64_t id = 1;
-	struct ibv_sge sge = {
-		.addr = (uintptr_t)laddr, .length = len, .lkey = lmr->lkey,
-	};
-	struct ibv_send_wr wr = {
-		.wr_id = ++id, .sg_list = &sge, .num_sge = 1, .opcode = op,
-		.send_flags = IBV_SEND_SIGNALED,
-	};
-
-	wr.wr.rdma.remote_addr = raddr;
-	wr.wr.rdma.rkey = rmr->rkey;
-	return post_wait(e, 0, &wr, wr.wr_id);
-}
 
 static enum ibv_wc_status atomic(struct env *e, enum ibv_wr_opcode op,
 				 struct ibv_mr *rmr, uint64_t raddr,
@@ -345,11 +152,16 @@ static void fill(void *p, size_t len, unsigned int seed)
 		c[i] = (unsigned char)(seed * 131 + i * 7 + 1);
 }
 
+/*
+ * The iova of an MR at byte off of a buffer: it keeps the offset's place in
+ * its page. (ibv_reg_dmabuf_mr() sets mr->addr to the offset, not the iova.)
+ */
+#define IOVA(off) (0x1000000 + (uint64_t)(off))
+
 static struct ibv_mr *reg(struct env *e, struct dbuf *b, uint64_t off,
 			  size_t len, int access)
 {
-	/* The MR's address keeps the offset's place in its page. */
-	return ibv_reg_dmabuf_mr(e->pd, off, len, 0x1000000 + off, b->fd,
+	return ibv_reg_dmabuf_mr(e->pd, off, len, IOVA(off), b->fd,
 				 access);
 }
 
@@ -372,9 +184,10 @@ static void roundtrip(struct env *e, struct dbuf *b, uint64_t off, size_t len,
 	      what, off, len, mr ? "registered" : strerror(errno));
 	if (!mr)
 		return;
-	base = (uint64_t)(uintptr_t)mr->addr;
-	check(base == 0x1000000 + off && mr->length == len,
-	      "%s: MR address %#" PRIx64 " length %zu", what, base, mr->length);
+	base = IOVA(off);
+	check((uintptr_t)mr->addr == off && mr->length == len,
+	      "%s: MR address %p (the offset) length %zu", what, mr->addr,
+	      mr->length);
 
 	/* RDMA WRITE into it, seen by the CPU and read back by RDMA READ */
 	fill(pat, sizeof(pat), 1);
@@ -504,7 +317,7 @@ static void reg_errors(struct env *e, struct dbuf *b, const char *what)
 	}
 	fill(e->buf, 64, 4);
 	st = rdma(e, IBV_WR_RDMA_WRITE, e->mr, e->buf, 64, mr,
-		  (uintptr_t)mr->addr);
+		  IOVA(0));
 	check(st == IBV_WC_SUCCESS && (!b->cpu || !memcmp(b->cpu, e->buf, 64)),
 	      "%s: MR works after its fd was closed: %s", what,
 	      ibv_wc_status_str(st));
@@ -559,7 +372,7 @@ static void write_only(struct env *e, struct dbuf *b, int kind)
 	      mr ? "yes" : strerror(errno));
 	if (!mr)
 		return;
-	base = (uintptr_t)mr->addr;
+	base = IOVA(0);
 	memcpy(e->buf, &v, 4);
 	st = rdma(e, IBV_WR_RDMA_WRITE, e->mr, e->buf, 4, mr,
 		  base + RXE_DMABUF_MR_OFFSET);
@@ -611,7 +424,7 @@ static void move_and_revoke(struct env *e, struct dbuf *b, int kind)
 		check(0, "%s: MR for revocation: %s", what, strerror(errno));
 		return;
 	}
-	base = (uintptr_t)mr->addr;
+	base = IOVA(0);
 	memcpy(e->buf, &v, 4);
 	memcpy(e->buf + 4, &late, 4);
 	st = rdma(e, IBV_WR_RDMA_WRITE, e->mr, e->buf, 4, mr,
@@ -673,7 +486,7 @@ static int run_p2p(struct env *e, int argc, char **argv)
 		memcpy(e->buf, &v, 4);
 		if (mr) {
 			st = rdma(e, IBV_WR_RDMA_WRITE, e->mr, e->buf, 4, mr,
-				  (uintptr_t)mr->addr + RXE_DMABUF_MR_OFFSET);
+				  IOVA(RXE_DMABUF_MR_OFFSET));
 			ibv_dereg_mr(mr);
 		}
 		check(st == IBV_WC_SUCCESS, "host: pattern written: %s",

@@ -9,7 +9,10 @@
 #    write-combining BAR page that grant peers writes only (reads, atomics
 #    and local reads refused); a move (re-mapped) and a revocation (remote
 #    access error, nothing lands) while registered;
-#  - pyverbs' dma-buf MR tests, which used to skip on rxe.
+#  - pyverbs' dma-buf MR tests, which used to skip on rxe;
+#  - NIC to NIC: rxe1 (netns peer) RDMA-writes rxe0's doorbell through an
+#    MR over its dma-buf: N rings, N sends in order; revocation while
+#    ringing by QP destroy, kill and `rdma link del rxe0` (last).
 # Usage: rxe-import.sh [SUBTEST...]; default: all of them.
 set -u
 . "$RDMAP_SRC/tests/vm/lib.sh"
@@ -73,7 +76,38 @@ t_pyverbs() {
 	fi
 }
 
-subtests=${*:-udmabuf heap p2p pyverbs}
+t_nic2nic() { run nic2nic "$bin/rxe_nic2nic" rxe0 rxe1 rings "${RINGS:-10000}"; }
+t_revdestroy() { run revoke-destroy "$bin/rxe_nic2nic" rxe0 rxe1 revoke destroy; }
+t_revkill() { run revoke-kill "$bin/rxe_nic2nic" rxe0 rxe1 revoke kill; }
+
+# rxe0 deleted while rxe1 rings its doorbell: the program waits on its own;
+# we delete the device once the ringer says it rings. Then rxe0 comes back.
+t_revlinkdel() {
+	local out=$RDMAP_RESULTS/revoke-linkdel.log pid rc i
+	echo "## revoke-linkdel"
+	rdmap_bounded 300 "$bin/rxe_nic2nic" rxe0 rxe1 revoke linkdel >"$out" 2>&1 &
+	pid=$!
+	for i in $(seq 600); do
+		grep -q '^# ringing' "$out" && break
+		sleep 0.1
+	done
+	rdma link del rxe0
+	rc=$?
+	wait $pid
+	local prc=$?
+	cat "$out"
+	if [ $rc = 0 ] && [ $prc = 0 ]; then
+		rdmap_ok "revoke-linkdel"
+	else
+		rdmap_fail "revoke-linkdel (rdma link del: $rc, program: $prc)"
+		fail=1
+	fi
+	rdma link add rxe0 type rxe netdev dummy0
+	rc=$?
+	[ $rc = 0 ] || { rdmap_fail "rxe0 back after linkdel ($rc)"; fail=1; }
+}
+
+subtests=${*:-udmabuf heap p2p pyverbs nic2nic revdestroy revkill revlinkdel}
 for t in $subtests; do
 	"t_$t"
 done

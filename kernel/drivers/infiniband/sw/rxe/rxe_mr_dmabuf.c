@@ -320,11 +320,16 @@ enum resp_states rxe_mr_dmabuf_atomic_write(struct rxe_mr *mr, u64 iova,
 	if (!map)
 		return RESPST_ERR_RKEY_VIOLATION;
 
-	/* After all prior operations, as rxe_mr_do_atomic_write(). */
+	/*
+	 * The value lands after every earlier write of this QP, as in
+	 * rxe_mr_do_atomic_write(): a reader that sees it sees those writes.
+	 */
 	if (map->is_iomem) {
+		/* I/O memory: order the earlier stores before this one */
 		wmb();
 		iosys_map_wr(map, off, u64, value);
 	} else {
+		/* pairs with the reader's acquire load of the value */
 		smp_store_release((u64 *)(map->vaddr + off), value);
 	}
 
