@@ -339,6 +339,21 @@ static inline void raw_qp_connect(struct raw_qp *q)
 		die("rts: %s", strerror(errno));
 }
 
+/* Back from the error state: RESET, then connected again to a new peer QP. */
+static inline void raw_qp_reset_connect(struct raw_qp *q)
+{
+	struct ib_uverbs_modify_qp m = {
+		.attr_mask = IBV_QP_STATE,
+		.qp_state = IBV_QPS_RESET,
+	};
+
+	if (raw_qp_modify(q, &m))
+		die("qp %u: modify to RESET: %s", q->qpn, strerror(errno));
+	ibv_destroy_qp(q->peer);
+	q->peer = NULL;
+	raw_qp_connect(q);
+}
+
 /* Write a signaled RDMA WRITE WQE of len bytes from src to dst (offsets in d->buf). */
 static inline void raw_qp_post_write(struct raw_qp *q, uint64_t wr_id,
 				     size_t src, size_t dst, uint32_t len)

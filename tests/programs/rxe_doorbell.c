@@ -15,7 +15,6 @@
  *   rxe_doorbell DEV stale-dmabuf     a dma-buf importer rings a destroyed QP's slot
  *   rxe_doorbell DEV dedicated        a page of its own: export grants one QP only
  *   rxe_doorbell DEV churn N          N QPs come and go: retired pages are freed
- *   rxe_doorbell DEV bench N          latency: page ring vs system call kick
  *
  * stale-dmabuf and dedicated need the p2p_mmap_test module (its importer
  * stands in for a peer device that holds the page's dma-buf).
@@ -335,7 +334,17 @@ static void t_garbage(void)
 	ok("an invalid ring moves the QP to the error state");
 	for (i = 0; i < 20; i++)
 		write_and_check(&b, 10 + i, 1);
+	if (raw_qp_slot_flags(&b) & RXE_DB_QP_ERROR)
+		die("the other QP's slot got RXE_DB_QP_ERROR");
 	ok("other QPs carry on");
+
+	/* the flag lasts as long as the error state, no longer */
+	raw_qp_reset_connect(&a);
+	if (raw_qp_slot_flags(&a) & RXE_DB_QP_ERROR)
+		die("RXE_DB_QP_ERROR is still set after the reset");
+	for (i = 0; i < 10; i++)
+		write_and_check(&a, 100 + i, 1);
+	ok("a reset clears RXE_DB_QP_ERROR and the QP works again");
 
 	raw_qp_destroy(&a);
 	raw_qp_destroy(&b);
@@ -1018,49 +1027,6 @@ static void t_ring_forever(int do_close)
 	}
 }
 
-static void t_bench(int n)
-{
-	struct db_dev d;
-	struct raw_qp page, sys;
-	struct ibv_cq *cq;
-	double t0, tp = 0, ts = 0;
-	int i, round, err;
-
-	db_dev_open(&d, dev_name);
-	cq = ibv_create_cq(d.ctx, 64, NULL, NULL, 0);
-	err = raw_qp_create(&d, &page, cq, RXE_CREATE_QP_DOORBELL, 16,
-			    sizeof(struct rxe_create_qp_resp));
-	if (!err)
-		err = raw_qp_create(&d, &sys, cq, -1, 16,
-				    offsetof(struct rxe_create_qp_resp, db_offset));
-	if (err)
-		die("create: %s", strerror(err));
-	raw_qp_connect(&page);
-	raw_qp_connect(&sys);
-	/* alternate blocks, so both see the same machine */
-	for (round = 0; round < 10; round++) {
-		for (i = 0; i < n / 10; i++)
-			write_and_check(&sys, i, 0);
-		t0 = now_us();
-		for (i = 0; i < n / 10; i++)
-			write_and_check(&sys, i, 0);
-		ts += now_us() - t0;
-		for (i = 0; i < 10; i++)
-			write_and_check(&page, i, 1);
-		t0 = now_us();
-		for (i = 0; i < n / 10; i++)
-			write_and_check(&page, i, 1);
-		tp += now_us() - t0;
-	}
-	n = n / 10 * 10;
-	printf("{\"iterations\": %d, \"syscall_kick_us\": %.2f, \"page_ring_us\": %.2f, \"ratio\": %.2f}\n",
-	       n, ts / n, tp / n, ts / tp);
-	raw_qp_destroy(&page);
-	raw_qp_destroy(&sys);
-	ibv_destroy_cq(cq);
-	db_dev_close(&d);
-}
-
 int main(int argc, char **argv)
 {
 	const char *t;
@@ -1096,8 +1062,6 @@ int main(int argc, char **argv)
 		t_dedicated();
 	else if (!strcmp(t, "churn") && argc >= 4)
 		t_churn(atoi(argv[3]));
-	else if (!strcmp(t, "bench") && argc >= 4)
-		t_bench(atoi(argv[3]));
 	else
 		die("unknown test %s", t);
 	return 0;

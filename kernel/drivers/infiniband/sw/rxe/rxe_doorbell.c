@@ -85,6 +85,9 @@ int rxe_db_parse_create_qp(struct rxe_dev *rxe, struct ib_udata *udata,
 	}
 	if (cmd->reserved)
 		return -EINVAL;
+	/* a staged QP's slot is rung by a peer; every other flag implies a slot */
+	if (cmd->flags & RXE_CREATE_QP_DOORBELL_STAGED)
+		cmd->flags |= RXE_CREATE_QP_DOORBELL_PEER;
 	if (cmd->flags & (RXE_CREATE_QP_DOORBELL_PEER |
 			  RXE_CREATE_QP_DOORBELL_DEDICATED))
 		cmd->flags |= RXE_CREATE_QP_DOORBELL;
@@ -239,9 +242,6 @@ int rxe_db_qp_create(struct rxe_qp *qp, const struct rxe_create_qp_cmd *cmd,
 		return -ENOMEM;
 	db->qp = qp;
 	db->flags = cmd->flags;
-	db->uflags = RXE_DB_NEED_WAKEUP;
-	INIT_LIST_HEAD(&db->active);
-	INIT_LIST_HEAD(&db->peer);
 
 	mutex_lock(&uc->db.lock);
 	err = rxe_db_slot_alloc(&uc->db, &uc->ibuc, db);

@@ -17,6 +17,7 @@ struct rxe_qp;
 struct rxe_ucontext;
 struct rxe_db_engine;
 struct rxe_mmap_entry;
+struct rxe_task;
 
 #define RXE_DB_SLOTS_PER_PAGE	(PAGE_SIZE / RXE_DB_SLOT_SIZE)
 
@@ -26,7 +27,8 @@ struct rxe_mmap_entry;
  */
 #define RXE_CREATE_QP_DOORBELL_FLAGS	(RXE_CREATE_QP_DOORBELL |	\
 					 RXE_CREATE_QP_DOORBELL_PEER |	\
-					 RXE_CREATE_QP_DOORBELL_DEDICATED)
+					 RXE_CREATE_QP_DOORBELL_DEDICATED | \
+					 RXE_CREATE_QP_DOORBELL_STAGED)
 
 struct rxe_db_page;
 
@@ -38,6 +40,19 @@ struct rxe_db_ucontext {
 	 * out; every other page of the context has live QPs or is removed.
 	 */
 	struct rxe_db_page	*open;
+};
+
+/*
+ * What the engine does with a slot (rxe_db_engine.c has the transitions).
+ * Under the engine's lock.
+ */
+enum rxe_db_slot_state {
+	/* nobody polls the slot; RXE_DB_NEED_WAKEUP is set in it */
+	RXE_DB_SLOT_IDLE,
+	/* on the engine's armed list and polled; RXE_DB_NEED_WAKEUP is clear */
+	RXE_DB_SLOT_ARMED,
+	/* the QP is being destroyed: the engine never looks at the slot again */
+	RXE_DB_SLOT_DETACHED,
 };
 
 /*
@@ -53,11 +68,10 @@ struct rxe_qp_db {
 	u32			index;
 	u32			flags;		/* enum rxe_create_qp_flags */
 
-	struct list_head	active;		/* engine.active, if armed */
-	struct list_head	peer;		/* engine.peers, if a peer slot */
-	bool			armed;
+	enum rxe_db_slot_state	state;
+	struct list_head	armed;		/* engine.armed, iff ARMED */
+	struct list_head	peer;		/* engine.peers, iff a peer slot not DETACHED */
 	u32			uflags;		/* what we last wrote to slot->flags */
-
 	ktime_t			last_ring;
 };
 
@@ -74,7 +88,9 @@ void rxe_db_mmap_free(struct rxe_mmap_entry *mentry);
 /* rxe_db_engine.c: the doorbell engine of a device */
 int rxe_db_engine_attach(struct rxe_qp *qp);
 void rxe_db_engine_detach(struct rxe_qp *qp);
-void rxe_db_kick(struct rxe_qp *qp);
+bool rxe_db_kick(struct rxe_qp *qp);
+void rxe_db_qp_modified(struct rxe_qp *qp);
+bool rxe_db_engine_defer(struct rxe_task *task);
 void rxe_db_engine_destroy(struct rxe_dev *rxe);
 
 #endif /* RXE_DOORBELL_H */
