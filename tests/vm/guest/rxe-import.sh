@@ -107,6 +107,10 @@ t_revlinkdel() {
 	[ $rc = 0 ] || { rdmap_fail "rxe0 back after linkdel ($rc)"; fail=1; }
 }
 
+# Not a test (not in the default list): the NIC-to-NIC latency figures of
+# bench/rxe-doorbell's nic2nic section, for a quick look.
+t_bench() { run bench "$bin/rxe_nic2nic" rxe0 rxe1 bench "${ITERS:-1000}"; }
+
 subtests=${*:-udmabuf heap p2p pyverbs nic2nic revdestroy revkill revlinkdel}
 for t in $subtests; do
 	"t_$t"
