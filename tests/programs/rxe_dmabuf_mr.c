@@ -47,9 +47,12 @@ static enum ibv_wc_status atomic(struct env *e, enum ibv_wr_opcode op,
 				 uint64_t *orig)
 {
 	static uint64_t id = 1ULL << 40;
+	/* the original value lands in the local MR, then in *orig */
+	uint64_t *res = (uint64_t *)(e->buf + LOCAL_SIZE - 8);
 	struct ibv_sge sge = {
-		.addr = (uintptr_t)orig, .length = 8, .lkey = e->mr->lkey,
+		.addr = (uintptr_t)res, .length = 8, .lkey = e->mr->lkey,
 	};
+	enum ibv_wc_status st;
 	struct ibv_send_wr wr = {
 		.wr_id = ++id, .sg_list = &sge, .num_sge = 1, .opcode = op,
 		.send_flags = IBV_SEND_SIGNALED,
@@ -59,7 +62,9 @@ static enum ibv_wc_status atomic(struct env *e, enum ibv_wr_opcode op,
 	wr.wr.atomic.rkey = rmr->rkey;
 	wr.wr.atomic.compare_add = compare_add;
 	wr.wr.atomic.swap = swap;
-	return post_wait(e, 0, &wr, wr.wr_id);
+	st = post_wait(e, 0, &wr, wr.wr_id);
+	*orig = *res;
+	return st;
 }
 
 /* SEND from (smr, saddr) on qp[0] into a receive at (dmr, daddr) on qp[1]. */

@@ -33,6 +33,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "rxe_db.h"
@@ -195,12 +196,74 @@ static unsigned long long hw_counter(const char *dev, const char *name)
 	return v;
 }
 
+/* Pass fd over the unix socket sock (SCM_RIGHTS), or receive one. */
+static void send_fd(int sock, int fd)
+{
+	char c = 0, buf[CMSG_SPACE(sizeof(int))] = {};
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = buf, .msg_controllen = sizeof(buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(sock, &mh, 0) != 1)
+		die("send the dma-buf fd: %s", strerror(errno));
+}
+
+static int recv_fd(int sock)
+{
+	char c, buf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = buf, .msg_controllen = sizeof(buf) };
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &mh, 0) != 1)
+		die("receive the dma-buf fd: %s", strerror(errno));
+	cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		die("no fd in the message");
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/*
+ * The ringer is forked before A opens DEV0, and gets the dma-buf over a
+ * unix socket: a fork after the open would give it A's device file and
+ * A's queue and doorbell mappings, which keep A's context alive after A
+ * is killed.
+ */
 static void side_open(struct side *s, const char *dev0, const char *dev1)
 {
 	long pagesize = sysconf(_SC_PAGESIZE);
-	int to[2], from[2], flags, err;
+	int to[2], from[2], sock[2], flags, err;
 
 	memset(s, 0, sizeof(*s));
+	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC) ||
+	    socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sock))
+		die("pipe");
+	fflush(stdout);
+	s->ringer = fork();
+	if (s->ringer < 0)
+		die("fork");
+	if (!s->ringer) {
+		close(to[1]);
+		close(from[0]);
+		close(sock[0]);
+		enter_peer_netns();
+		_exit(ringer_main(dev1, recv_fd(sock[1]), pagesize, to[0],
+				  from[1]));
+	}
+	close(to[0]);
+	close(from[1]);
+	close(sock[1]);
+	s->to = to[1];
+	s->from = from[0];
+
 	db_dev_open(&s->d, dev0);
 	s->cq = ibv_create_cq(s->d.ctx, 256, NULL, NULL, 0);
 	if (!s->cq)
@@ -224,24 +287,9 @@ static void side_open(struct side *s, const char *dev0, const char *dev1)
 	      "the dedicated doorbell page exports as a one-page dma-buf");
 	if (s->fd < 0)
 		exit(1);
-
-	if (pipe2(to, O_CLOEXEC) || pipe2(from, O_CLOEXEC))
-		die("pipe");
-	fflush(stdout);
-	s->ringer = fork();
-	if (s->ringer < 0)
-		die("fork");
-	if (!s->ringer) {
-		close(to[1]);
-		close(from[0]);
-		enter_peer_netns();
-		_exit(ringer_main(dev1, s->fd, pagesize, to[0], from[1]));
-	}
-	close(to[0]);
-	close(from[1]);
+	send_fd(sock[0], s->fd);
+	close(sock[0]);
 	close(s->fd);	/* the ringer's MR holds the buffer */
-	s->to = to[1];
-	s->from = from[0];
 }
 
 static struct ans ask(struct side *s, uint32_t op, uint32_t value)
