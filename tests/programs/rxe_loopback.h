@@ -176,6 +176,9 @@ static double now_s(void)
  * completion of an earlier posted receive counts too when wr is NULL).
  * A completion that never comes fails the program.
  */
+/* The error of the last ibv_post_send() of post_wait(), 0 if it posted. */
+static int post_err;
+
 static enum ibv_wc_status post_wait(struct env *e, int side,
 				    struct ibv_send_wr *wr, uint64_t want_id)
 {
@@ -184,8 +187,12 @@ static enum ibv_wc_status post_wait(struct env *e, int side,
 	struct ibv_wc wc;
 	int n;
 
-	if (wr && ibv_post_send(e->qp[side], wr, &bad))
-		die("post_send: %s", strerror(errno));
+	post_err = wr ? ibv_post_send(e->qp[side], wr, &bad) : 0;
+	if (post_err) {
+		/* the provider refused it (it returns the errno) */
+		printf("# post_send: %s\n", strerror(post_err));
+		return IBV_WC_GENERAL_ERR;
+	}
 	while (now_s() < end) {
 		n = ibv_poll_cq(e->cq, 1, &wc);
 		if (n < 0)
