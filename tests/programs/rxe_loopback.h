@@ -42,6 +42,12 @@ struct env {
 
 #define LOCAL_SIZE (64 * 1024)
 
+/* The error of the last ibv_post_send() of post_wait(), 0 if it posted. */
+static int post_err;
+/* completions post_wait() polled for a later caller */
+static struct ibv_wc stash[16];
+static int nstash;
+
 static void env_open(struct env *e, const char *name)
 {
 	struct ibv_device **list = ibv_get_device_list(NULL);
@@ -148,6 +154,7 @@ static void env_connect(struct env *e)
 	}
 	while (ibv_poll_cq(e->cq, 16, wc) > 0)
 		;	/* flushed work of the old pair */
+	nstash = 0;
 	qp_to_rts(e, e->qp[0], e->qp[1]->qp_num);
 	qp_to_rts(e, e->qp[1], e->qp[0]->qp_num);
 }
@@ -176,8 +183,6 @@ static double now_s(void)
  * completion of an earlier posted receive counts too when wr is NULL).
  * A completion that never comes fails the program.
  */
-/* The error of the last ibv_post_send() of post_wait(), 0 if it posted. */
-static int post_err;
 
 static enum ibv_wc_status post_wait(struct env *e, int side,
 				    struct ibv_send_wr *wr, uint64_t want_id)
@@ -193,12 +198,21 @@ static enum ibv_wc_status post_wait(struct env *e, int side,
 		printf("# post_send: %s\n", strerror(post_err));
 		return IBV_WC_GENERAL_ERR;
 	}
+	/* a completion polled while waiting for another one (a RECV's) */
+	for (n = 0; n < nstash; n++)
+		if (stash[n].wr_id == want_id) {
+			wc = stash[n];
+			stash[n] = stash[--nstash];
+			return wc.status;
+		}
 	while (now_s() < end) {
 		n = ibv_poll_cq(e->cq, 1, &wc);
 		if (n < 0)
 			die("poll cq");
 		if (n && wc.wr_id == want_id)
 			return wc.status;
+		if (n && nstash < 16)
+			stash[nstash++] = wc;
 	}
 	die("no completion for wr %" PRIu64, want_id);
 }
