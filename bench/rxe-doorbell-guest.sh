@@ -13,6 +13,8 @@ iters=$1 reps=$2
 shift 2
 out=$RDMAP_RESULTS/bench.jsonl
 prog=$RDMAP_BUILD/tests/bin/rxe_db_bench
+# the responder QPs libibverbs makes for rxe_db_bench need no doorbell (rxe(7))
+export RXE_DOORBELL=syscall
 params=/sys/module/rdma_rxe/parameters
 cd "$RDMAP_RESULTS" || exit 1
 : >"$out"

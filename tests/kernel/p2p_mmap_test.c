@@ -27,6 +27,7 @@
  *                       map for a peer write, vmap; "revoked 4 NAME" checks it
  *   write 4 OFF VAL     that importer stores the little-endian u32 VAL (hex)
  *                       at byte OFF of the buffer: a peer rings a doorbell
+ *   detach              drop that attachment
  *   direction FD        map directions against a write-only entry
  *   remap KIND          invalidate without revoke; re-map and re-vmap succeed
  *   remove KIND         the driver removes the entry (QP destroy)
@@ -895,6 +896,9 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 	} else if (!strcmp(name, "write") && a == IMP_FOREIGN &&
 		   sscanf(buf, "%*s %*d %*d %x", &val) == 1) {
 		ret = ptest_cmd_write(a, b, val);
+	} else if (!strcmp(name, "detach")) {
+		ptest_imp_release(&ptest.imp[IMP_FOREIGN]);
+		ret = 0;
 	} else if (!strcmp(name, "direction") && b >= 0 && b < KIND_PLAIN) {
 		ret = ptest_cmd_direction(a, b);
 		snprintf(arg, sizeof(arg), "%d", b);

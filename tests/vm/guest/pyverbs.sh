@@ -1,15 +1,18 @@
 # rdma-core's own regression suite (pyverbs, tests/run_tests.py) on rxe0,
 # built from the pinned rdma-core with our patches, against our modules.
 # Prints the run/skipped/failed counts; fails on any failure or error not
-# listed in tests/vm/pyverbs-expected-failures.txt.
+# listed in tests/vm/pyverbs-expected-failures.txt, or if our rxe provider
+# did not ring through the doorbell page while it ran.
 # vm-options: --timeout 1200
 . "$RDMAP_SRC/tests/vm/lib.sh"
 log=$RDMAP_RESULTS/pyverbs.log
+rings0=$(rdmap_rxe_counter rxe0 db_rings)
 # The build tree is read-only in the guest: keep Python's caches out of it.
 export PYTHONDONTWRITEBYTECODE=1
 sh "$RDMAP_BUILD/rdma-core/build/bin/run_tests.py" --dev rxe0 -v >"$log" 2>&1
 rc=$?
-python3 - "$log" "$RDMAP_SRC/tests/vm/pyverbs-expected-failures.txt" "$rc" <<'PY'
+prc=0
+python3 - "$log" "$RDMAP_SRC/tests/vm/pyverbs-expected-failures.txt" "$rc" <<'PY' || prc=$?
 import re
 import sys
 
@@ -48,3 +51,11 @@ if n == 0:
     sys.exit(1)
 print("ok - pyverbs")
 PY
+rings=$(rdmap_rxe_counter rxe0 db_rings)
+if [ -n "$rings0" ] && [ -n "$rings" ] && [ "$rings" -gt "$rings0" ]; then
+	rdmap_ok "pyverbs rang through the doorbell page: db_rings $rings0 -> $rings"
+else
+	rdmap_fail "pyverbs did not ring through the doorbell page: db_rings '$rings0' -> '$rings'"
+	prc=1
+fi
+exit $prc

@@ -1,0 +1,164 @@
+# Guest side of bench/doorbell: every case of one boot, repeated, as JSON
+# lines in $RDMAP_RESULTS/bench.jsonl, progress lines ("[progress] ...")
+# on stdout for the host to show.
+#   doorbell-guest.sh BOOT REPS ITERS BW_ITERS
+# BOOT is
+#   stock  Debian's modules (tests/vm/run --stock): Debian's perftest on
+#          Debian's rdma-core and Debian's rxe, the reference;
+#   ours   our modules: Debian's perftest and rdma-core with doorbells off
+#          (db_mode=off), then every --doorbell mode of our perftest;
+#   pair   two guests (tests/vm/run --pair --no-setup), server in a,
+#          client in b, across the link: Debian's modules first, then ours,
+#          the same cases as above with ib_write_lat and ib_write_bw.
+# Repetitions go round all cases in turn, so that a slow spell of the host
+# spreads over the cases instead of landing on one.
+# A benchmark, not a test: it asserts nothing but that the runs complete.
+. "$RDMAP_SRC/tests/vm/lib.sh"
+boot=${1:?boot}
+reps=${2:-5}
+iters=${3:-1000}
+bw_iters=${4:-20000}
+out=$RDMAP_RESULTS/bench.jsonl
+cd "$RDMAP_RESULTS" || exit 1
+: >"$out"
+parse=$RDMAP_SRC/tests/vm/perftest-parse
+role=${RDMAP_PAIR_ROLE:-}
+link=loopback
+[ -n "$role" ] && link=wire
+counters="db_rings db_syscall_kicks"
+hw=/sys/class/infiniband/rxe0/ports/1/hw_counters
+export RDMAP_PERFTEST_TIMEOUT=600
+
+progress() { echo "[progress] $*"; }
+
+# The measurements: test, message size, iterations.
+tests=("ib_write_lat 2" "ib_write_lat 64" "ib_send_lat 2" "ib_send_lat 64" "ib_write_bw 64")
+[ -n "$role" ] && tests=("ib_write_lat 2" "ib_write_lat 64" "ib_write_bw 64")
+
+# A case: name, perftest binary directory, rxe db_mode ("" to leave it),
+# extra perftest arguments, what it is.
+declare -A case_bin case_db case_args case_what
+add_case() {
+	case_bin[$1]=$2 case_db[$1]=$3 case_args[$1]=$4 case_what[$1]=$5
+}
+# cases_for MODULES: the cases of a boot on MODULES, in $cases
+cases_for() {
+	case $1 in
+	stock)
+		add_case stock /usr/bin "" "" "Debian perftest, Debian rdma-core, Debian rxe"
+		cases=stock ;;
+	ours)
+		add_case stock-dboff /usr/bin off "" \
+			"Debian perftest, Debian rdma-core, our rxe, doorbells off"
+		cases=stock-dboff
+		for m in syscall page nic accel; do
+			add_case "$m" "$RDMAP_OURS_BIN" adaptive "--doorbell=$m" \
+				"our perftest --doorbell=$m, our rdma-core, our rxe"
+			cases+=" $m"
+		done ;;
+	esac
+}
+
+declare -A refused
+# run_case MODULES CASE TEST SIZE REP N/TOTAL
+run_case() {
+	local modules=$1 c=$2 t=$3 size=$4 rep=$5 count=$6 name n rc=0 res c0 c1 k cnt
+	name=$modules-$c-$t-$size-$rep
+	n=$iters
+	[ "$t" = ib_write_bw ] && n=$bw_iters
+	[ -n "${case_db[$c]}" ] && echo "${case_db[$c]}" >/sys/module/rdma_rxe/parameters/db_mode
+	declare -A before=()
+	for k in $counters; do
+		[ -r "$hw/$k" ] && before[$k]=$(cat "$hw/$k")
+	done
+	# shellcheck disable=SC2086
+	rdmap_perftest "$name" "${case_bin[$c]}/$t" -d rxe0 -s "$size" -n "$n" -F \
+		${case_args[$c]} || rc=$?
+	cnt="{"
+	for k in $counters; do
+		[ -n "${before[$k]:-}" ] || continue
+		cnt+="\"$k\": $(($(cat "$hw/$k") - before[$k])), "
+	done
+	cnt="${cnt%, }}"
+	if [ $rc != 0 ]; then
+		if why=$(rdmap_perftest_refused "$name"); then
+			refused[$c]=$why
+			echo "{\"boot\": \"$boot\", \"modules\": \"$modules\", \"link\": \"$link\", \"role\": \"$role\", \"case\": \"$c\", \"what\": \"${case_what[$c]}\", \"refused\": $(printf '%s' "$why" | sed 's/^ *//' | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')}" >>"$out"
+			progress "$boot boot, $modules modules: $c refused: $why"
+			return 0
+		fi
+		echo "bench: $name failed (exit $rc)" >&2
+		tail -n 20 "$name.server" "$name.client" 2>/dev/null >&2
+		return 1
+	fi
+	# the client's report (guest b's in a pair); a server has the same
+	# latency figures, and no bandwidth ones
+	res=
+	if [ "$role" != a ]; then
+		res=$("$parse" "$name.client") || {
+			echo "bench: $name: the report does not parse" >&2
+			return 1
+		}
+	fi
+	echo "{\"boot\": \"$boot\", \"modules\": \"$modules\", \"link\": \"$link\", \"role\": \"$role\", \"case\": \"$c\", \"what\": \"${case_what[$c]}\", \"test\": \"$t\", \"size\": $size, \"rep\": $rep, \"iters\": $n, \"counters\": $cnt, \"result\": ${res:-null}}" >>"$out"
+	progress "$boot boot, $modules modules, run $count: $c $t -s $size, rep $rep/$reps:" \
+		"$(printf '%s' "${res:-server side}" | python3 -c 'import json,sys
+r = sys.stdin.read()
+try:
+    d = json.loads(r)
+    print("t_typical %.1f us" % d["t_typical_usec"] if "t_typical_usec" in d else "%.4f Mpps" % d.get("MsgRate_Mpps", 0))
+except ValueError:
+    print(r)')"
+}
+
+# run_boot MODULES: every case and test of MODULES, REPS times round.
+run_boot() {
+	local modules=$1 c t rep i=0 total cases
+	cases_for "$modules"
+	total=$(($(echo "$cases" | wc -w) * ${#tests[@]} * reps))
+	for ((rep = 1; rep <= reps; rep++)); do
+		for c in $cases; do
+			for t in "${tests[@]}"; do
+				i=$((i + 1))
+				[ -n "${refused[$c]:-}" ] && continue
+				run_case "$modules" "$c" ${t% *} ${t#* } "$rep" "$i/$total" || return 1
+			done
+		done
+	done
+	for c in $cases; do
+		[ -n "${refused[$c]:-}" ] && unset "refused[$c]"
+	done
+	return 0
+}
+
+# setup_modules MODULES: load them and create the devices (pair boots).
+setup_modules() {
+	RDMAP_MODE=$1
+	export RDMAP_MODE
+	rdmap_load_modules && rdmap_create_devices || {
+		echo "bench: cannot set up the $1 modules" >&2
+		return 1
+	}
+}
+
+rc=0
+case $boot in
+stock | ours)
+	progress "$boot boot: $(rdma link show rxe0/1)"
+	run_boot "$boot" || rc=1 ;;
+pair)
+	for modules in stock ours; do
+		setup_modules "$modules" || { rc=1; break; }
+		rdmap_pair_barrier "modules-$modules" || { rc=1; break; }
+		progress "pair boot, guest $role, $modules modules: $(rdma link show rxe0/1)"
+		run_boot "$modules" || { rc=1; break; }
+		rdmap_pair_barrier "done-$modules" || { rc=1; break; }
+		rdmap_delete_devices
+		rdmap_unload_modules || { rc=1; break; }
+	done
+	rdmap_pair_barrier finished || rc=1 ;;
+*)
+	echo "bench: unknown boot $boot" >&2
+	rc=1 ;;
+esac
+exit $rc

@@ -1,0 +1,153 @@
+# The perftest report checker and the benchmark report, on the host:
+# - tests/vm/perftest-parse reads perftest's text (latency, bandwidth, -D),
+#   and its --check-json accepts our perftest's JSON for the same run
+#   (reports from a vm/perftest-modes run, tests/host/perftest-report/) and
+#   rejects each way a report can go wrong: not JSON, a value, a header
+#   field, an address line, a result line or a unit that differs from the
+#   text, another doorbell mode;
+# - bench/doorbell-report turns runs into a table, a JSON summary and plot
+#   data: ratios against stock of the same link, refused modes as "not run".
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+parse=$top/tests/vm/perftest-parse
+data=$top/tests/host/perftest-report
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok - $*"; }
+not_ok() { echo "not ok - $*"; fail=1; }
+
+# the text parses, with the keys other scripts use
+for f in write_lat write_bw write_lat_D; do
+	if out=$("$parse" "$data/$f.txt"); then
+		ok "$f text parses: $out"
+	else
+		not_ok "$f text does not parse"
+	fi
+done
+out=$("$parse" "$data/write_lat.txt")
+for k in t_typical_usec p99_usec p99.9_usec bytes iterations; do
+	echo "$out" | python3 -c "import json,sys; sys.exit('$k' not in json.load(sys.stdin))" ||
+		not_ok "write_lat text has no $k"
+done
+out=$("$parse" "$data/write_lat_D.txt")
+for k in t_avg_usec tps_average p50_usec p99_usec p99.9_usec; do
+	echo "$out" | python3 -c "import json,sys; sys.exit('$k' not in json.load(sys.stdin))" ||
+		not_ok "-D text has no $k"
+done
+
+# the real reports match their text
+for f in write_lat write_bw write_lat_D; do
+	if "$parse" --check-json "$data/$f.json" "$data/$f.txt" --mode syscall >/dev/null; then
+		ok "$f JSON carries every field of its text"
+	else
+		not_ok "$f JSON is rejected against its own text"
+	fi
+done
+
+# reject CASE MESSAGE PYTHON-EDIT: the edited write_lat JSON (or text) fails
+# the check, saying MESSAGE
+reject() {
+	local what=$1 msg=$2 rc=0
+	cp "$data/write_lat.json" "$tmp/r.json"
+	cp "$data/write_lat.txt" "$tmp/r.txt"
+	python3 - "$tmp/r.json" "$tmp/r.txt" <<<"$3" || { not_ok "$what: the edit failed"; return; }
+	"$parse" --check-json "$tmp/r.json" "$tmp/r.txt" --mode syscall >"$tmp/out" 2>&1 || rc=$?
+	if [ $rc != 0 ] && grep -q -- "$msg" "$tmp/out"; then
+		ok "$what: rejected ($(grep -m1 -- "$msg" "$tmp/out"))"
+	else
+		not_ok "$what: not rejected with \"$msg\" (exit $rc)"
+		cat "$tmp/out"
+	fi
+}
+reject "not JSON (a trailing comma)" "is not valid JSON" '
+import sys
+p = sys.argv[1]; s = open(p).read()
+open(p, "w").write(s.replace("\"n_iterations\": 200", "\"n_iterations\": 200,", 1))'
+reject "inf written as a bare word" "is not valid JSON" '
+import sys
+p = sys.argv[1]; s = open(p).read()
+open(p, "w").write(s.replace("\"t_min\": 119.84", "\"t_min\": inf", 1))'
+reject "a result value differs" "t_typical text" '
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+for r in [d["results"]] + d["all_results"]: r["t_typical"] += 1
+json.dump(d, open(p, "w"))'
+reject "a unit differs" "in usec in the text" '
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+for r in [d["results"]] + d["all_results"]: r["t_unit"] = "cycles"
+json.dump(d, open(p, "w"))'
+reject "a header field is missing" "header field .Max_inline_data" '
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+del d["test_info"]["Max_inline_data"]
+json.dump(d, open(p, "w"))'
+reject "an address line differs" "remote address QPN" '
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+d["connection"]["remote"][0]["QPN"] += 1
+json.dump(d, open(p, "w"))'
+reject "a result line is missing" "result lines in the text" '
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+d["all_results"] = []
+json.dump(d, open(p, "w"))'
+reject "another doorbell mode" "test_info.Doorbell is" '
+import json, sys
+p = sys.argv[1]; d = json.load(open(p))
+d["test_info"]["Doorbell"] = "page"
+json.dump(d, open(p, "w"))'
+reject "a second result line in the text only" "result lines in the text" '
+import sys
+p = sys.argv[2]; lines = open(p).read().splitlines()
+i = next(i for i, l in enumerate(lines) if l.strip().startswith("#bytes"))
+lines.insert(i + 2, lines[i + 1])
+open(p, "w").write("\n".join(lines) + "\n")'
+
+# bench/doorbell-report: synthetic runs of every kind of row
+python3 - "$tmp/runs.jsonl" <<'PY'
+import json, sys
+rows = []
+def run(link, modules, case, test, size, rep, v, counters=None):
+    res = {"t_typical_usec": v, "p99_usec": 2 * v} if test.endswith("lat") else {"MsgRate_Mpps": v}
+    rows.append({"boot": "t", "modules": modules, "link": link, "role": "", "case": case,
+                 "what": case, "test": test, "size": size, "rep": rep, "iters": 100,
+                 "counters": counters or {}, "result": res})
+for rep, f in enumerate((1.0, 1.1, 0.9), 1):
+    for link in ("loopback", "wire"):
+        run(link, "stock", "stock", "ib_write_lat", 2, rep, 100 * f)
+        run(link, "stock", "stock", "ib_write_bw", 64, rep, 0.02 * f)
+        run(link, "ours", "page", "ib_write_lat", 2, rep, 50 * f,
+            {"db_rings": 200, "db_syscall_kicks": 2})
+        run(link, "ours", "page", "ib_write_bw", 64, rep, 0.04 * f,
+            {"db_rings": 100, "db_syscall_kicks": 0})
+rows.append({"boot": "t", "modules": "ours", "link": "loopback", "role": "", "case": "nic",
+             "what": "nic", "refused": "Doorbell mode nic is not available on rxe0: needs X"})
+open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in rows))
+PY
+if python3 "$top/bench/doorbell-report" "$tmp/runs.jsonl" "$tmp/out" --meta reps=3 iters=100 bw_iters=100 commit=t; then
+	if python3 - "$tmp/out.json" "$tmp/out.md" <<'PY'; then
+import json, sys
+d = json.load(open(sys.argv[1]))
+md = open(sys.argv[2]).read()
+rows = {(r["link"], r["case"]): r for r in d["rows"]}
+page = rows[("loopback", "page")]["cells"]
+assert abs(page["ib_write_lat -s 2"]["ratio_to_stock"] - 0.5) < 1e-9, page
+assert abs(page["ib_write_bw -s 64"]["ratio_to_stock"] - 2.0) < 1e-9, page
+assert round(page["ib_write_lat -s 2"]["min"], 6) == 45 and round(page["ib_write_lat -s 2"]["max"], 6) == 55, page
+assert abs(rows[("loopback", "page")]["rings_per_post"] - 1.0) < 1e-9, rows[("loopback", "page")]
+assert rows[("wire", "stock")]["cells"]["ib_write_lat -s 2"]["ratio_to_stock"] == 1.0
+assert "refused" in rows[("loopback", "nic")]
+assert "not run: needs X" in md and "50.0 µs [45.0–55.0] 0.50×" in md, md
+assert len(d["runs"]) == 25
+PY
+		ok "bench/doorbell-report: medians, spreads, ratios to stock per link, evidence, refused rows"
+	else
+		not_ok "bench/doorbell-report: wrong summary"
+		cat "$tmp/out.md"
+	fi
+else
+	not_ok "bench/doorbell-report failed"
+fi
+exit $fail
