@@ -131,6 +131,39 @@ run_boot() {
 	return 0
 }
 
+# The peer ring paths (issue 13): a peer rings a staged QP's exported
+# doorbell, one send per round, ring to completion
+# (tests/programs/peer_proxy lat). On our modules the direct path (the
+# p2p_mmap_test module imports rxe's doorbell dma-buf and stores) and the
+# CPU proxy forced; on Debian's, the proxy, with the CPU as the peer
+# through an mmap of its shadow dma-buf (our test module cannot load).
+# One JSON line per repetition: {"kind": "peer", ...}.
+run_peer() {
+	local modules=$1 rep c mode res rc loaded=
+	if [ "$modules" = ours ] && insmod "$RDMAP_MODULES/tests/p2p_mmap_test.ko"; then
+		loaded=1
+	fi
+	for ((rep = 1; rep <= reps; rep++)); do
+		for c in peer-direct peer-proxy; do
+			mode=auto
+			[ "$c" = peer-proxy ] && mode=force
+			[ "$modules" = stock ] && [ "$c" = peer-direct ] && continue
+			res=$("$RDMAP_BUILD/tests/bin/peer_proxy" rxe0 lat "$iters" "$mode" 2>"peer-$c-$rep.err")
+			rc=$?
+			if [ $rc != 0 ]; then
+				echo "bench: peer_proxy lat $mode failed (exit $rc)" >&2
+				cat "peer-$c-$rep.err" >&2
+				[ -n "$loaded" ] && rmmod p2p_mmap_test
+				return 1
+			fi
+			echo "{\"kind\": \"peer\", \"boot\": \"$boot\", \"modules\": \"$modules\", \"case\": \"$c\", \"rep\": $rep, \"rounds\": $iters, \"result\": $res}" >>"$out"
+			progress "$boot boot: $c, rep $rep/$reps: $res"
+		done
+	done
+	[ -n "$loaded" ] && rmmod p2p_mmap_test
+	return 0
+}
+
 # setup_modules MODULES: load them and create the devices (pair boots).
 setup_modules() {
 	RDMAP_MODE=$1
@@ -145,7 +178,8 @@ rc=0
 case $boot in
 stock | ours)
 	progress "$boot boot: $(rdma link show rxe0/1)"
-	run_boot "$boot" || rc=1 ;;
+	run_boot "$boot" || rc=1
+	[ "$rc" = 0 ] && { run_peer "$boot" || rc=1; } ;;
 pair)
 	for modules in stock ours; do
 		setup_modules "$modules" || { rc=1; break; }

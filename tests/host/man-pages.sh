@@ -7,7 +7,7 @@ man=$BUILD_DIR/stage/opt/rdma-p2p/share/man
 pages=(man3/ibv_peer_create_qp.3 man3/ibv_peer_query_sq.3 man3/ibv_peer_query_cq.3
 	man3/ibv_peer_export_db.3 man3/ibv_peer_probe_db.3
 	man3/ibv_peer_db_reason_str.3 man3/ibv_peer_db_method_str.3
-	man7/rxe_peer_wqe.7 man7/rxe.7)
+	man7/rxe_peer_wqe.7 man7/rxe.7 man7/mlx5_peer_db.7 man7/efa_peer_db.7)
 fail=0
 for p in "${pages[@]}"; do
 	if [ ! -e "$man/$p" ]; then

@@ -124,6 +124,14 @@ for rep, f in enumerate((1.0, 1.1, 0.9), 1):
             {"db_rings": 100, "db_syscall_kicks": 0})
 rows.append({"boot": "t", "modules": "ours", "link": "loopback", "role": "", "case": "nic",
              "what": "nic", "refused": "Doorbell mode nic is not available on rxe0: needs X"})
+# the peer ring paths (issue 13)
+for rep, f in enumerate((1.0, 1.2, 0.8), 1):
+    for modules, case, v in (("ours", "peer-direct", 100), ("ours", "peer-proxy", 150),
+                             ("stock", "peer-proxy", 300)):
+        rows.append({"kind": "peer", "boot": modules, "modules": modules, "case": case,
+                     "rep": rep, "rounds": 100,
+                     "result": {"method": "m", "rounds": 100, "median_us": v * f,
+                                "p90_us": 2 * v * f}})
 open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in rows))
 PY
 if python3 "$top/bench/doorbell-report" "$tmp/runs.jsonl" "$tmp/out" --meta reps=3 iters=100 bw_iters=100 commit=t; then
@@ -140,9 +148,12 @@ assert abs(rows[("loopback", "page")]["rings_per_post"] - 1.0) < 1e-9, rows[("lo
 assert rows[("wire", "stock")]["cells"]["ib_write_lat -s 2"]["ratio_to_stock"] == 1.0
 assert "refused" in rows[("loopback", "nic")]
 assert "not run: needs X" in md and "50.0 µs [45.0–55.0] 0.50×" in md, md
-assert len(d["runs"]) == 25
+assert len(d["runs"]) == 34
+peer = d["peer"]
+assert peer["ours/peer-direct"]["median_us"] == 100 and peer["stock/peer-proxy"]["max_us"] == 360, peer
+assert "| 150.0 µs [120.0–180.0] | 300.0 µs | 1.50× |" in md, md
 PY
-		ok "bench/doorbell-report: medians, spreads, ratios to stock per link, evidence, refused rows"
+		ok "bench/doorbell-report: medians, spreads, ratios to stock per link, evidence, refused rows, peer ring paths"
 	else
 		not_ok "bench/doorbell-report: wrong summary"
 		cat "$tmp/out.md"

@@ -16,7 +16,10 @@
  *                          deletes the device or unloads rdma_rxe)
  *
  * The offset given to ibv_cmd_export_dmabuf_fd() is the mmap offset in
- * bytes, as for mlx5dv_devx_uar_export_dmabuf_fd().
+ * bytes, as for mlx5dv_devx_uar_export_dmabuf_fd(). The QP comes from our
+ * libibverbs and rxe provider (db_qp.h); the export is rdma-core's generic
+ * one on purpose, on any doorbell page and at forged offsets, which
+ * ibv_peer_export_db() (vm/peer-db) never makes.
  */
 
 #include <dirent.h>
@@ -37,10 +40,10 @@ static long page;
 /* Another process, its own context: the first one's offset is not its. */
 static int child_export(uint64_t offset)
 {
-	struct db_dev d2;
+	struct vt_dev d2;
 	int fd;
 
-	db_dev_open(&d2, "rxe0");
+	vt_dev_open(&d2, "rxe0");
 	fd = ibv_cmd_export_dmabuf_fd(d2.ctx, offset);
 	if (fd >= 0)
 		return 1;
@@ -49,25 +52,20 @@ static int child_export(uint64_t offset)
 
 /* A context, a doorbell QP and the export of its doorbell page. */
 struct exporter {
-	struct db_dev d;
+	struct vt_dev d;
 	struct ibv_cq *cq;
-	struct raw_qp q;
+	struct db_qp q;
 	int fd;
 };
 
 static void exporter_open(struct exporter *e)
 {
-	int err;
-
-	db_dev_open(&e->d, "rxe0");
+	vt_dev_open(&e->d, "rxe0");
 	e->cq = ibv_create_cq(e->d.ctx, 64, NULL, NULL, 0);
 	if (!e->cq)
 		die("create cq");
-	err = raw_qp_create(&e->d, &e->q, e->cq, RXE_CREATE_QP_DOORBELL, 16,
-			    sizeof(struct rxe_create_qp_resp));
-	if (err)
-		die("create doorbell qp: %s", strerror(err));
-	e->fd = ibv_cmd_export_dmabuf_fd(e->d.ctx, e->q.db_offset);
+	db_qp_create(&e->d, &e->q, e->cq, DBQ_PLAIN);
+	e->fd = ibv_cmd_export_dmabuf_fd(e->d.ctx, e->q.offset);
 }
 
 /* The doorbell page is never code: no PROT_EXEC mapping, no mprotect to it. */
@@ -77,13 +75,13 @@ static void check_no_exec(struct exporter *e)
 	int ret;
 
 	p = mmap(NULL, page, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED,
-		 e->d.ctx->cmd_fd, e->q.db_offset);
+		 e->d.ctx->cmd_fd, e->q.offset);
 	check(p == MAP_FAILED && errno == EPERM,
 	      "doorbell page: mmap with PROT_EXEC refused: %s",
 	      p == MAP_FAILED ? strerror(errno) : "mapped");
 	if (p != MAP_FAILED)
 		munmap(p, page);
-	ret = mprotect(e->q.db_page, page, PROT_READ | PROT_WRITE | PROT_EXEC);
+	ret = mprotect(e->q.page, page, PROT_READ | PROT_WRITE | PROT_EXEC);
 	check(ret && errno == EACCES,
 	      "doorbell page: mprotect to PROT_EXEC refused: %s",
 	      ret ? strerror(errno) : "allowed");
@@ -370,8 +368,8 @@ int main(int argc, char **argv)
 	exporter_open(&e);
 	check(e.fd >= 0 && lseek(e.fd, 0, SEEK_END) == page,
 	      "export the doorbell page at offset %#llx: %d",
-	      (unsigned long long)e.q.db_offset, e.fd);
-	err = ibv_cmd_export_dmabuf_fd(e.d.ctx, e.q.db_offset + 8);
+	      (unsigned long long)e.q.offset, e.fd);
+	err = ibv_cmd_export_dmabuf_fd(e.d.ctx, e.q.offset + 8);
 	check(err < 0 && errno == EINVAL, "forged offset refused: %d %s", err,
 	      strerror(errno));
 	check_no_exec(&e);
@@ -380,7 +378,7 @@ int main(int argc, char **argv)
 	if (pid < 0)
 		die("fork");
 	if (!pid)
-		_exit(child_export(e.q.db_offset));
+		_exit(child_export(e.q.offset));
 	waitpid(pid, &status, 0);
 	check(WIFEXITED(status) && !WEXITSTATUS(status),
 	      "a second process cannot export the first one's page (%#x)",
@@ -396,11 +394,11 @@ int main(int argc, char **argv)
 	 * The doorbell page belongs to the context and outlives the QP; the
 	 * QP and CQ go first because their mmaps hold the uverbs file.
 	 */
-	err = raw_qp_destroy(&e.q);
+	err = db_qp_destroy(&e.q);
 	if (err)
 		die("destroy qp: %s", strerror(err));
 	ibv_destroy_cq(e.cq);
-	db_dev_close(&e.d);
+	vt_dev_close(&e.d);
 	close(e.fd);
 	err = p2p_test_ctl("revoked %d rxe-context-close", IMP_FOREIGN);
 	check(!err, "closing the context revoked the importer: %s",

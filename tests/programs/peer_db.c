@@ -51,31 +51,6 @@ static struct ibv_peer_sq_attr query_sq(struct ibv_qp *qp)
 	return a;
 }
 
-/*
- * The mmap offset of the doorbell page holding addr, from /proc/self/maps:
- * what a test needs to forge an export the library would never make.
- */
-static uint64_t db_mmap_offset(const void *addr)
-{
-	uintptr_t a = (uintptr_t)addr, lo, hi;
-	unsigned long long off;
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	if (!f)
-		die("maps");
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %*s %llx", &lo, &hi,
-			   &off) != 3)
-			continue;
-		if (a >= lo && a < hi) {
-			fclose(f);
-			return off + (a - lo) / page_size * page_size;
-		}
-	}
-	die("no mapping holds %p", addr);
-}
-
 /* Completions on cq within ms; each must be a success. */
 static int completions(struct ibv_cq *cq, int max, int ms)
 {
@@ -548,7 +523,7 @@ static void t_export(void)
 	 * purpose: the library never sends another context's offset.
 	 */
 	a = query_sq(peer.qp);
-	off = db_mmap_offset(a.db);
+	off = vt_mmap_offset(a.db);
 	vt_dev_open(&d2, dev_name);
 	errno = 0;
 	fd = ibv_cmd_export_dmabuf_fd(d2.ctx, off);
@@ -693,7 +668,7 @@ static void t_dedicated(const char *mode)
 	p2p_test_ctl("detach");
 
 	/* A destroyed QP's dedicated page is gone with it */
-	moff = db_mmap_offset(aa.db);
+	moff = vt_mmap_offset(aa.db);
 	vt_qp_destroy(&a);
 	/* raw on purpose: the library has no QP left to export from */
 	errno = 0;

@@ -30,7 +30,7 @@
  */
 #include <dirent.h>
 
-#include "rxe_db.h"
+#include "rxe_db_bench.h"
 
 static const char *dev_name;
 
@@ -82,7 +82,7 @@ static void one_write(struct raw_qp *q, enum path p, uint32_t seq)
 	struct db_dev *d = q->d;
 	size_t src = 4096 + (size_t)q->qpn % 64 * 64, dst = 65536 + (size_t)q->qpn % 64 * 64;
 
-	memcpy(d->buf + src, &seq, sizeof(seq));
+	memcpy(d->v.buf + src, &seq, sizeof(seq));
 	raw_qp_post_write(q, seq, src, dst, sizeof(seq));
 	switch (p) {
 	case PATH_PAGE:
@@ -140,7 +140,7 @@ static void t_lat(int n, const char *paths, const char *tracefile)
 	}
 
 	db_dev_open(&d, dev_name);
-	cq = ibv_create_cq(d.ctx, 64, NULL, NULL, 0);
+	cq = ibv_create_cq(d.v.ctx, 64, NULL, NULL, 0);
 	if (!cq)
 		die("cq");
 	for (k = 0; k < np; k++) {
@@ -209,7 +209,7 @@ static void t_peer_sleep(int n, int scan_us)
 	int i;
 
 	db_dev_open(&d, dev_name);
-	cq = ibv_create_cq(d.ctx, 64, NULL, NULL, 0);
+	cq = ibv_create_cq(d.v.ctx, 64, NULL, NULL, 0);
 	if (!cq || create_qp(&d, &q, cq, RXE_CREATE_QP_DOORBELL_PEER))
 		die("create the peer QP");
 	for (i = 0; i < n; i++) {
@@ -309,7 +309,7 @@ static void t_idle(int nqp, int seconds, int peer)
 	int i, j, nt;
 
 	db_dev_open(&d, dev_name);
-	cq = ibv_create_cq(d.ctx, 2 * nqp + 64, NULL, NULL, 0);
+	cq = ibv_create_cq(d.v.ctx, 2 * nqp + 64, NULL, NULL, 0);
 	if (!cq)
 		die("cq");
 	for (i = 0; i < nqp; i++) {
@@ -380,8 +380,8 @@ static void t_scale(int n, int nidle, int peer)
 	int i;
 
 	db_dev_open(&d, dev_name);
-	cq = ibv_create_cq(d.ctx, 2 * nidle + 64, NULL, NULL, 0);
-	acq = ibv_create_cq(d.ctx, 64, NULL, NULL, 0);
+	cq = ibv_create_cq(d.v.ctx, 2 * nidle + 64, NULL, NULL, 0);
+	acq = ibv_create_cq(d.v.ctx, 64, NULL, NULL, 0);
 	if (!cq || !acq)
 		die("cq");
 	for (i = 1; i <= nidle; i++) {

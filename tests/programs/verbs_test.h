@@ -10,6 +10,7 @@
 #define VERBS_TEST_H
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,41 @@ static inline int vt_post_write(struct vt_qp *q, uint64_t wr_id, size_t src,
 
 	vt_write_wr(q, &wr, &sge, wr_id, src, dst, len);
 	return ibv_post_send(q->qp, &wr, &bad);
+}
+
+/*
+ * The mmap offset of the page holding addr, from /proc/self/maps, and with
+ * len the bytes of its mapping from there on: what a test needs to forge a
+ * mapping or an export the library would never make.
+ */
+static inline uint64_t vt_mapping(const void *addr, size_t *len)
+{
+	uintptr_t a = (uintptr_t)addr, lo, hi;
+	long page_size = sysconf(_SC_PAGESIZE);
+	unsigned long long off;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		die("maps");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %*s %llx", &lo, &hi,
+			   &off) != 3)
+			continue;
+		if (a >= lo && a < hi) {
+			fclose(f);
+			a &= ~((uintptr_t)page_size - 1);
+			if (len)
+				*len = hi - a;
+			return off + (a - lo);
+		}
+	}
+	die("no mapping holds %p", addr);
+}
+
+static inline uint64_t vt_mmap_offset(const void *addr)
+{
+	return vt_mapping(addr, NULL);
 }
 
 /*

@@ -22,6 +22,7 @@
 #include <infiniband/peer_db.h>
 
 #include "ibverbs.h"
+#include "peer_proxy.h"
 
 static bool is_zero(const void *p, size_t len)
 {
@@ -60,7 +61,9 @@ struct ibv_qp *ibv_peer_create_qp(struct ibv_context *context,
 {
 	struct ibv_peer_qp_init_attr attr = {};
 	uint32_t known = IBV_PEER_QP_RING_BY_PEER | IBV_PEER_QP_DEDICATED_DB |
-			 IBV_PEER_QP_STAGED;
+			 IBV_PEER_QP_STAGED | IBV_PEER_QP_PROXY;
+	uint32_t reason = IBV_PEER_DB_OK;
+	struct ibv_qp *qp;
 
 	if (!context || !qp_attr || !peer_attr ||
 	    !vext_field_avail(struct ibv_peer_qp_init_attr, flags, inlen) ||
@@ -83,7 +86,21 @@ struct ibv_qp *ibv_peer_create_qp(struct ibv_context *context,
 	if (attr.flags & (IBV_PEER_QP_DEDICATED_DB | IBV_PEER_QP_STAGED))
 		attr.flags |= IBV_PEER_QP_RING_BY_PEER;
 
-	return get_ops(context)->peer_create_qp(context, qp_attr, &attr);
+	if (!(attr.flags & IBV_PEER_QP_PROXY)) {
+		qp = get_ops(context)->peer_create_qp(context, qp_attr, &attr);
+		if (qp || errno != EOPNOTSUPP ||
+		    !(attr.flags & IBV_PEER_QP_STAGED))
+			return qp;
+		/* the provider cannot: its sends go through the CPU proxy */
+		reason = get_ops(context)->peer_create_qp ==
+			 verbs_dummy_ops.peer_create_qp ?
+			 IBV_PEER_DB_NO_PROVIDER_SUPPORT :
+			 IBV_PEER_DB_KERNEL_TOO_OLD;
+		verbs_debug(verbs_get_ctx(context),
+			    "ibv_peer_create_qp: %s; using the CPU proxy\n",
+			    ibv_peer_db_reason_str(reason));
+	}
+	return peer_proxy_create_qp(context, qp_attr, &attr, reason);
 }
 
 int ibv_peer_query_sq(struct ibv_qp *qp, struct ibv_peer_sq_attr *attr,
@@ -95,7 +112,9 @@ int ibv_peer_query_sq(struct ibv_qp *qp, struct ibv_peer_sq_attr *attr,
 	if (!qp || !attr ||
 	    !vext_field_avail(struct ibv_peer_sq_attr, db_value, inlen))
 		return fail(EINVAL);
-	ret = get_ops(qp->context)->peer_query_sq(qp, &out);
+	ret = peer_proxy_query_sq(qp, &out);
+	if (ret == 1)
+		ret = get_ops(qp->context)->peer_query_sq(qp, &out);
 	if (ret)
 		return fail(ret);
 	copy_out(attr, &out, sizeof(out), inlen);
@@ -133,7 +152,9 @@ int ibv_peer_export_db(struct ibv_qp *qp, uint32_t flags,
 			  flags & ~IBV_PEER_EXPORT_EXCLUSIVE);
 		return fail(EOPNOTSUPP);
 	}
-	ret = get_ops(qp->context)->peer_export_db(qp, flags, &out);
+	ret = peer_proxy_export_db(qp, flags, &out);
+	if (ret == 1)
+		ret = get_ops(qp->context)->peer_export_db(qp, flags, &out);
 	if (ret)
 		return fail(ret);
 	copy_out(dmabuf, &out, sizeof(out), inlen);
@@ -187,7 +208,11 @@ static void drop_method(struct ibv_peer_db_caps *caps, uint32_t method,
 	caps->methods &= ~(1u << method);
 	if (caps->method != method)
 		return;
-	if (caps->methods & (1u << IBV_PEER_DB_METHOD_CPU_MAPPING))
+	if (caps->methods & (1u << IBV_PEER_DB_METHOD_DMABUF))
+		caps->method = IBV_PEER_DB_METHOD_DMABUF;
+	else if (caps->methods & (1u << IBV_PEER_DB_METHOD_PROXY))
+		caps->method = IBV_PEER_DB_METHOD_PROXY;
+	else if (caps->methods & (1u << IBV_PEER_DB_METHOD_CPU_MAPPING))
 		caps->method = IBV_PEER_DB_METHOD_CPU_MAPPING;
 	else
 		caps->method = IBV_PEER_DB_METHOD_NONE;
@@ -229,18 +254,25 @@ static void probe_peer(const struct ibv_peer_desc *peer, bool dma,
 	case IBV_PEER_ANY_DEVICE:
 		break;
 	case IBV_PEER_SYSFS_DEVICE:
-		if (!dma)
+		if (!dma) {
 			drop_method(caps, IBV_PEER_DB_METHOD_DMABUF,
 				    IBV_PEER_DB_NO_P2P_PATH);
+			/* the proxy's shadow doorbell is a dma-buf too */
+			drop_method(caps, IBV_PEER_DB_METHOD_PROXY,
+				    IBV_PEER_DB_NO_P2P_PATH);
+		}
 		break;
 	case IBV_PEER_RDMA_DEVICE:
 		/* an MR over a CPU mapping of a doorbell (VM_PFNMAP) fails */
 		drop_method(caps, IBV_PEER_DB_METHOD_CPU_MAPPING,
 			    IBV_PEER_DB_PEER_CANNOT_IMPORT);
 		if (get_ops(peer->rdma_ctx)->reg_dmabuf_mr ==
-		    verbs_dummy_ops.reg_dmabuf_mr)
+		    verbs_dummy_ops.reg_dmabuf_mr) {
 			drop_method(caps, IBV_PEER_DB_METHOD_DMABUF,
 				    IBV_PEER_DB_PEER_CANNOT_IMPORT);
+			drop_method(caps, IBV_PEER_DB_METHOD_PROXY,
+				    IBV_PEER_DB_PEER_CANNOT_IMPORT);
+		}
 		break;
 	}
 	if ((caps->methods & (1u << IBV_PEER_DB_METHOD_DMABUF)) &&
@@ -274,7 +306,9 @@ int ibv_peer_probe_db(struct ibv_qp *qp, const struct ibv_peer_desc *peer,
 			return fail(ret);
 	}
 
-	ret = get_ops(qp->context)->peer_probe_db(qp, peer, &out);
+	ret = peer_proxy_probe_db(qp, &out);
+	if (ret == 1)
+		ret = get_ops(qp->context)->peer_probe_db(qp, peer, &out);
 	if (ret == EOPNOTSUPP) {
 		/* the dummy op: an answer, not an error */
 		memset(&out, 0, sizeof(out));

@@ -54,6 +54,14 @@ enum ibv_peer_qp_flags {
 	 * IBV_PEER_QP_RING_BY_PEER.
 	 */
 	IBV_PEER_QP_STAGED		= 1 << 2,
+	/*
+	 * Ring through libibverbs' CPU proxy even where the provider could
+	 * hand out its own doorbell (for comparisons, or for a peer that
+	 * cannot import the provider's). Requires IBV_PEER_QP_STAGED. Without
+	 * this flag the proxy is the fallback for a staged QP that the
+	 * provider cannot create; ibv_peer_probe_db() tells which one a QP got.
+	 */
+	IBV_PEER_QP_PROXY		= 1 << 3,
 };
 
 struct ibv_peer_qp_init_attr {
@@ -75,12 +83,22 @@ enum ibv_peer_wqe_format {
 	/* struct rxe_send_wqe of <rdma/rdma_user_rxe.h>, host byte order;
 	 * built by <infiniband/rxe_peer_wqe.h> */
 	IBV_PEER_WQE_FORMAT_RXE		= 1,
+	/* struct efa_io_tx_wqe of the EFA provider's efa_io_defs.h, with
+	 * the phase bit of its meta descriptor */
+	IBV_PEER_WQE_FORMAT_EFA		= 2,
+	/* mlx5 send WQEs (struct mlx5_wqe_ctrl_seg first, <infiniband/mlx5dv.h>),
+	 * 64-byte basic blocks, big-endian */
+	IBV_PEER_WQE_FORMAT_MLX5	= 3,
 };
 
 enum ibv_peer_cqe_format {
 	IBV_PEER_CQE_FORMAT_NONE	= 0,
 	/* struct ib_uverbs_wc of <rdma/ib_user_verbs.h>, host byte order */
 	IBV_PEER_CQE_FORMAT_UVERBS_WC	= 1,
+	/* struct efa_io_cdesc_common first, a phase bit per pass */
+	IBV_PEER_CQE_FORMAT_EFA		= 2,
+	/* struct mlx5_cqe64 of <infiniband/mlx5dv.h>, an owner bit per pass */
+	IBV_PEER_CQE_FORMAT_MLX5	= 3,
 };
 
 /* What a producer or consumer index holds. */
@@ -91,6 +109,13 @@ enum ibv_peer_index_format {
 	 * produced (consumed) by storing (index + 1) % count.
 	 */
 	IBV_PEER_INDEX_WRAPPED		= 1,
+	/*
+	 * A free-running 16-bit counter of entries: the slot of the next
+	 * entry is index % count; it wraps at 2^16 whatever index_width is.
+	 */
+	IBV_PEER_INDEX_FREE_RUNNING_16	= 2,
+	/* the same, 24 bits */
+	IBV_PEER_INDEX_FREE_RUNNING_24	= 3,
 };
 
 enum ibv_peer_byte_order {
@@ -103,6 +128,8 @@ enum ibv_peer_db_value {
 	IBV_PEER_DB_VALUE_NONE		= 0,
 	/* the new producer index, in the send queue's index format */
 	IBV_PEER_DB_VALUE_PROD_INDEX	= 1,
+	/* the first 8 bytes of the last posted WQE's control segment (mlx5) */
+	IBV_PEER_DB_VALUE_MLX5_CTRL	= 2,
 };
 
 enum ibv_peer_sq_flags {
@@ -112,6 +139,11 @@ enum ibv_peer_sq_flags {
 	IBV_PEER_SQ_RING_BY_PEER	= 1 << 1,
 	/* the doorbell page holds this QP's doorbell only */
 	IBV_PEER_SQ_DEDICATED_DB	= 1 << 2,
+	/*
+	 * the doorbell is a shadow in host memory that libibverbs' CPU proxy
+	 * watches; a ring releases the staged sends through the provider
+	 */
+	IBV_PEER_SQ_PROXY		= 1 << 3,
 };
 
 struct ibv_peer_sq_attr {
@@ -224,7 +256,12 @@ enum ibv_peer_db_method {
 	 * no revocation, and the peer must be able to use CPU mappings
 	 */
 	IBV_PEER_DB_METHOD_CPU_MAPPING	= 2,
-	/* reserved: a CPU proxy rings on the peer's behalf */
+	/*
+	 * the peer imports the dma-buf of ibv_peer_export_db(), a shadow
+	 * doorbell in host memory, and rings it; a CPU thread of libibverbs
+	 * (the proxy) notices the ring and releases the staged sends through
+	 * the provider. Costs CPU time and latency, see ibv_peer_db_caps.
+	 */
 	IBV_PEER_DB_METHOD_PROXY	= 3,
 };
 
@@ -263,8 +300,13 @@ enum ibv_peer_db_caps_flags {
 	IBV_PEER_DB_CAPS_PATH_UNCHECKED	= 1 << 2,
 };
 
+enum ibv_peer_db_caps_mask {
+	/* proxy_spin_us is valid (method IBV_PEER_DB_METHOD_PROXY) */
+	IBV_PEER_DB_CAPS_MASK_PROXY_COST	= 1 << 0,
+};
+
 struct ibv_peer_db_caps {
-	uint64_t comp_mask;	/* out: no bits defined yet */
+	uint64_t comp_mask;	/* out: enum ibv_peer_db_caps_mask */
 	uint32_t method;	/* the best method, enum ibv_peer_db_method */
 	uint32_t methods;	/* every method that works: 1 << method */
 	uint32_t reason;	/* enum ibv_peer_db_reason: why not dma-buf */
@@ -276,7 +318,13 @@ struct ibv_peer_db_caps {
 	 * NIC notices at once (hardware) or the bound is unknown.
 	 */
 	uint32_t max_ring_delay_us;
-	uint8_t reserved[32];
+	/*
+	 * The proxy's cost: after each ring it sees, its thread keeps one CPU
+	 * busy polling for this many microseconds; idle, it wakes every
+	 * max_ring_delay_us.
+	 */
+	uint32_t proxy_spin_us;
+	uint8_t reserved[28];
 };
 
 int ibv_peer_probe_db(struct ibv_qp *qp, const struct ibv_peer_desc *peer,

@@ -1,5 +1,5 @@
 #!/bin/bash
-# rxe doorbell pages and engine: ring by hand through the page, many
+# rxe doorbell pages and engine: ring through the page, many
 # threads, need-wakeup, garbage, isolation, queue mmaps, stale ringers of a
 # destroyed QP's slot, dedicated pages, page churn, and every teardown path
 # with rings in flight. tests/programs/rxe_doorbell.c does the rings.
@@ -12,9 +12,9 @@ engine=$RDMAP_BUILD/tests/bin/rxe_db_engine
 # rings of the stress subtest: 10^5 in CI; the 10^6 of issue 7 take
 # stress_rings=1000000 (docs/rxe-doorbell.md, Tests)
 stress_rings=100000
-# rxe_doorbell drives its doorbell QPs by hand and garbles the slots it does
-# not own; the QPs libibverbs makes for it must have none (rxe(7)).
-export RXE_DOORBELL=syscall
+# rxe_doorbell and rxe_db_engine make their QPs through our libibverbs and
+# rxe provider, in page mode: every QP has a doorbell slot (rxe(7)).
+unset RXE_DOORBELL
 params=/sys/module/rdma_rxe/parameters
 fails=0
 
