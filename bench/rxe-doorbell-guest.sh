@@ -1,7 +1,7 @@
 # Guest side of bench/rxe-doorbell (booted with --no-setup): the doorbell
 # engine's figures (issue 8), see tests/programs/rxe_db_bench.c.
 #   rxe-doorbell-guest.sh ITERS REPS SECTION...
-# Sections: writelat lat dbkick peer idle scale breakdown engines, and
+# Sections: writelat lat dbkick peer idle scale breakdown engines nic2nic, and
 # v:name=value[,name=value...] for an engine variant.
 # One JSON object per line in $RDMAP_RESULTS/bench.jsonl, each with the
 # modules (ours/stock), the vCPU count, the section, the engine parameters
@@ -183,6 +183,23 @@ s_engines() {
 	insmod "$RDMAP_MODULES/rdma_rxe.ko" || exit 1
 	rdmap_create_devices || exit 1
 	defaults
+}
+
+# NIC to NIC (docs/rxe-import.md): rxe1 RDMA-writes the producer index
+# into rxe0's doorbell page through a dma-buf MR, against the CPU storing
+# it into the same (staged, peer) slot, alternating blocks on one QP.
+s_nic2nic() {
+	local r rc
+	for r in $(seq "$reps"); do
+		"$RDMAP_BUILD/tests/bin/rxe_nic2nic" rxe0 rxe1 bench "$iters" >nic2nic.out
+		rc=$?
+		if [ $rc != 0 ]; then
+			echo "bench: rxe_nic2nic bench failed ($rc)" >&2
+			cat nic2nic.out >&2
+			exit 1
+		fi
+		record nic2nic "$r" "$(tail -1 nic2nic.out)"
+	done
 }
 
 # One engine variant, SPEC = name=value[,name=value...]: the page ring and

@@ -11,6 +11,12 @@
  *   p2p_mmap_ktest hold       export and import entries, leave a vmap
  *                             holder, print "held", then wait to be killed
  *                             (module unload test)
+ *   p2p_mmap_ktest rxe DEV PROG
+ *                             rxe as the importer: export every p2p entry,
+ *                             import each into the module, and run PROG
+ *                             (rxe_dmabuf_mr) with the fds: it registers
+ *                             MRs on DEV over them, moves and revokes two;
+ *                             then check its writes through our mappings
  */
 
 #include <dirent.h>
@@ -30,6 +36,7 @@
 #include <rdma/ib_user_ioctl_cmds.h>
 #include <rdma/rdma_user_ioctl.h>
 #include "p2p_test_tap.h"
+#include "rxe_dmabuf_mr.h"
 
 #define DBG "/sys/kernel/debug/p2p_mmap_test/"
 #define MAGIC(kind) (0x5a5a0000u + (kind))
@@ -424,6 +431,85 @@ static void scenario_unregister(void)
 	ctx_close(&c);
 }
 
+/*
+ * rxe as the importer of every kind of export: host pages (read and write),
+ * vmalloc pages (write only), a BAR page UC (read and write: I/O memory)
+ * and WC (write only). rxe_dmabuf_mr moves (invalidates) and then revokes
+ * (removes) the vmalloc and the BAR UC entry while its MRs are registered.
+ */
+static void scenario_rxe(const char *dev, const char *prog)
+{
+	static const size_t npages[4] = { 2, 1, 1, 1 };
+	static const char *const trigger[4] = {
+		"context-close", "rxe-remove", "rxe-remove", "context-close",
+	};
+	volatile uint32_t *map[4];
+	char arg[4][32], *argv[8];
+	int fd[4], k, status;
+	struct ctx c;
+	uint32_t v;
+	pid_t pid;
+
+	ctx_open(&c);
+	for (k = HOST; k <= BAR_WC; k++) {
+		map[k] = map_entry(&c, k, npages[k] * page);
+		map[k][0] = MAGIC(k);
+	}
+	__sync_synchronize();	/* drain the WC buffer before the kernel reads */
+	for (k = HOST; k <= BAR_WC; k++) {
+		fd[k] = export(&c, c.off[k]);
+		check(fd[k] >= 0, "kind %d: export for rxe: %d", k, fd[k]);
+		if (fd[k] < 0)
+			return;
+		/* the module's own importer: the move and the checks use it */
+		ctl_check("import %d %d", fd[k], k);
+		snprintf(arg[k], sizeof(arg[k]), "%d:%d", k, fd[k]);
+	}
+
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (!pid) {
+		for (k = HOST; k <= BAR_WC; k++)
+			fcntl(fd[k], F_SETFD, 0);	/* inherited by PROG */
+		argv[0] = (char *)prog;
+		argv[1] = (char *)dev;
+		argv[2] = "p2p";
+		for (k = HOST; k <= BAR_WC; k++)
+			argv[3 + k] = arg[k];
+		argv[7] = NULL;
+		execv(prog, argv);
+		perror(prog);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		die("waitpid");
+	check(WIFEXITED(status) && !WEXITSTATUS(status),
+	      "%s p2p passed (status %#x)", prog, status);
+
+	/* Its writes landed; the ones after revocation did not. */
+	for (k = HOST; k <= BAR_WC; k++) {
+		v = map[k][RXE_DMABUF_MR_OFFSET / 4];
+		check(v == RXE_DMABUF_MR_PATTERN(k),
+		      "kind %d: rxe's write seen through our mapping: %#x", k, v);
+	}
+
+	/* The removed entries: revoked, and freed once unmapped and closed. */
+	ctl_check("revoked %d %s", VMALLOC, trigger[VMALLOC]);
+	ctl_check("revoked %d %s", BAR, trigger[BAR]);
+	for (k = HOST; k <= BAR_WC; k++) {
+		munmap((void *)map[k], npages[k] * page);
+		close(fd[k]);
+	}
+	ctl_check("freed %d", VMALLOC);
+	ctl_check("freed %d", BAR);
+	ctx_close(&c);
+	ctl_check("revoked %d %s", HOST, trigger[HOST]);
+	ctl_check("revoked %d %s", BAR_WC, trigger[BAR_WC]);
+	ctl_check("freed %d", HOST);
+	ctl_check("freed %d", BAR_WC);
+}
+
 static int hold(void)
 {
 	struct ctx c;
@@ -454,6 +540,11 @@ int main(int argc, char **argv)
 		return hold();
 
 	printf("TAP version 13\n");
+	if (argc == 4 && !strcmp(argv[1], "rxe")) {
+		scenario_rxe(argv[2], argv[3]);
+		printf("1..%d\n", tests);
+		return failed ? 1 : 0;
+	}
 	scenario_one_context();
 	scenario_two_processes();
 	scenario_unregister();
