@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command (2): install what is missing, build everything, run the
-# tests (host tests, then VM tests, each VM test in a boot of its own).
+# tests (host tests and VM tests, each VM test in a boot of its own, as
+# many at once as there are guest slots).
 #   bash test.sh [ctest arguments, e.g. -L host or -R vm/pyverbs]
 set -euo pipefail
 top=$(cd "$(dirname "$0")" && pwd)
@@ -8,6 +9,9 @@ top=$(cd "$(dirname "$0")" && pwd)
 cmake -S "$top" -B "$top/build" -GNinja >/dev/null
 cmake --build "$top/build"
 log=$top/build/ctest.log
+# As many tests at once as the VM runner has guest slots (tests/vm/run
+# queues a guest until a slot is free; a pair takes two).
+export CTEST_PARALLEL_LEVEL=${CTEST_PARALLEL_LEVEL:-${RDMAP_VM_SLOTS:-$(nproc)}}
 rc=0
 ctest --test-dir "$top/build" --output-on-failure "$@" 2>&1 | tee "$log" || rc=$?
 # The regression gate's counts (from the pyverbs VM test's log), then
