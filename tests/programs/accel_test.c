@@ -244,7 +244,7 @@ static void target_open_flags(struct target *t, const char *dev, int max_wr,
 	int err;
 
 	db_dev_open(&t->d, dev);
-	t->cq = ibv_create_cq(t->d.ctx, 1024, NULL, NULL, 0);
+	t->cq = ibv_create_cq(t->d.v.ctx, 1024, NULL, NULL, 0);
 	if (!t->cq)
 		die("create cq");
 	err = raw_qp_create(&t->d, &t->q, t->cq, flags, max_wr,
@@ -252,11 +252,11 @@ static void target_open_flags(struct target *t, const char *dev, int max_wr,
 	if (err)
 		die("create doorbell qp: %s", strerror(err));
 	raw_qp_connect(&t->q);
-	t->fd = ibv_cmd_export_dmabuf_fd(t->d.ctx, t->q.db_offset);
+	t->fd = ibv_cmd_export_dmabuf_fd(t->d.v.ctx, t->q.db_offset);
 	if (t->fd < 0)
 		die("export the doorbell page: %s", strerror(errno));
 	t->page2 = mmap(NULL, DB_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			t->d.ctx->cmd_fd, t->q.db_offset);
+			t->d.v.ctx->cmd_fd, t->q.db_offset);
 	if (t->page2 == MAP_FAILED)
 		die("mmap the doorbell page again: %s", strerror(errno));
 }
@@ -299,7 +299,7 @@ static struct rxe_queue_buf *make_templates(struct target *t, int n)
 	fake.sq = tq;
 	fake.prod = 0;
 	for (i = 0; i < n; i++) {
-		*(uint64_t *)(t->d.buf + 8 * i) = MARK | i;
+		*(uint64_t *)(t->d.v.buf + 8 * i) = MARK | i;
 		raw_qp_post_write(&fake, i, 8 * i, 65536 + 8 * i, 8);
 	}
 	return tq;
@@ -364,7 +364,7 @@ static void sends(struct p2paccel *acc, struct target *t, int n, uint32_t engine
 	struct poster p;
 	int ret, got, bad = 0, i;
 
-	memset(t->d.buf + 65536, 0, 8 * n);
+	memset(t->d.v.buf + 65536, 0, 8 * n);
 	poster_setup(acc, t, prog, n, &p);
 	poster_post_ring(t, prog, &p, n, engine);
 	p2paccel_prog_loop(prog, 0, n);
@@ -380,7 +380,7 @@ static void sends(struct p2paccel *acc, struct target *t, int n, uint32_t engine
 	got += ibv_poll_cq(t->cq, 1, &wc);
 	check(got == n && !bad, "%s: exactly %d sends completed (%d)", what, n, got);
 	for (i = 0; i < n; i++)
-		if (*(uint64_t *)(t->d.buf + 65536 + 8 * i) != (MARK | i))
+		if (*(uint64_t *)(t->d.v.buf + 65536 + 8 * i) != (MARK | i))
 			break;
 	check(i == n, "%s: every write's data arrived (%d of %d)", what, i, n);
 	p2paccel_prog_free(acc, prog);
@@ -999,7 +999,7 @@ static void t_put(int n)
 
 	target_open_flags(&t, "rxe0", 64, RXE_CREATE_QP_DOORBELL_STAGED |
 			  RXE_CREATE_QP_DOORBELL_DEDICATED);
-	memset(t.d.buf + 65536, 0, 8 * n);
+	memset(t.d.v.buf + 65536, 0, 8 * n);
 	poster_setup(acc, &t, prog, n, &p);
 	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 1, ~0ULL, 10000000);
 	i = p2paccel_prog_here(prog);
@@ -1020,7 +1020,7 @@ static void t_put(int n)
 	check(got == n && wc.status == IBV_WC_SUCCESS,
 	      "put: %d writes completed (%d)", n, got);
 	for (i = 0; i < n; i++)
-		if (*(volatile uint64_t *)(t.d.buf + 65536 + 8 * i) != (MARK | i))
+		if (*(volatile uint64_t *)(t.d.v.buf + 65536 + 8 * i) != (MARK | i))
 			break;
 	check(i == n, "put: the remote data is all there (%d of %d)", i, n);
 	p2paccel_prog_free(acc, prog);

@@ -36,7 +36,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#include "rxe_db.h"
+#include "rxe_db_bench.h"
 #include "p2p_test_tap.h"
 #include "rxe_loopback.h"
 
@@ -265,7 +265,7 @@ static void side_open(struct side *s, const char *dev0, const char *dev1)
 	s->from = from[0];
 
 	db_dev_open(&s->d, dev0);
-	s->cq = ibv_create_cq(s->d.ctx, 256, NULL, NULL, 0);
+	s->cq = ibv_create_cq(s->d.v.ctx, 256, NULL, NULL, 0);
 	if (!s->cq)
 		die("cq");
 	flags = RXE_CREATE_QP_DOORBELL_DEDICATED | RXE_CREATE_QP_DOORBELL_PEER;
@@ -282,7 +282,7 @@ static void side_open(struct side *s, const char *dev0, const char *dev1)
 		die("create the doorbell qp: %s", strerror(err));
 	raw_qp_connect(&s->q);
 
-	s->fd = ibv_cmd_export_dmabuf_fd(s->d.ctx, s->q.db_offset);
+	s->fd = ibv_cmd_export_dmabuf_fd(s->d.v.ctx, s->q.db_offset);
 	check(s->fd >= 0 && lseek(s->fd, 0, SEEK_END) == pagesize,
 	      "the dedicated doorbell page exports as a one-page dma-buf");
 	if (s->fd < 0)
@@ -322,7 +322,7 @@ static void stage(struct side *s, uint32_t seq)
 {
 	size_t slot = seq % 64;
 
-	memcpy(s->d.buf + 4096 + slot * 4, &seq, 4);
+	memcpy(s->d.v.buf + 4096 + slot * 4, &seq, 4);
 	raw_qp_post_write(&s->q, seq, 4096 + slot * 4, 65536 + slot * 4, 4);
 }
 
@@ -338,7 +338,7 @@ static int complete(struct side *s, uint32_t seq)
 		return 0;
 	}
 	if (wc.status != IBV_WC_SUCCESS || wc.wr_id != seq ||
-	    memcmp(s->d.buf + 65536 + slot * 4, &seq, 4)) {
+	    memcmp(s->d.v.buf + 65536 + slot * 4, &seq, 4)) {
 		check(0, "ring %u: completion of wr %llu, %s", seq,
 		      (unsigned long long)wc.wr_id, ibv_wc_status_str(wc.status));
 		return 0;
