@@ -200,7 +200,7 @@ MODULE_PARM_DESC(db_mode,
 		 "Doorbell engine: off (every ring needs a system call), adaptive (poll while rings come, sleep after db_idle_us), always (never stop polling a slot once rung) [adaptive]");
 module_param_named(db_idle_us, rxe_db_idle_us, uint, 0644);
 MODULE_PARM_DESC(db_idle_us,
-		 "Microseconds without a ring after which the engine stops polling a slot and asks for a system call kick [2000]");
+		 "Microseconds without a ring after which the engine stops polling a slot and asks for a system call kick; also how long CPU producers kick after the engine yielded its CPU to other tasks [2000]");
 module_param_named(db_peer_scan_us, rxe_db_peer_scan_us, uint, 0644);
 MODULE_PARM_DESC(db_peer_scan_us,
 		 "Interval in microseconds at which the engine scans the idle slots of peers that cannot make a system call, 10..1000000 [1000]");
@@ -212,7 +212,7 @@ MODULE_PARM_DESC(db_poll_us,
 		 "Interval in microseconds of the engine's looks between db_spin_us and db_idle_us, 1..1000 [10]");
 module_param_named(db_inline, rxe_db_inline, bool, 0644);
 MODULE_PARM_DESC(db_inline,
-		 "Run a ring's send path in the engine thread and a kick's in the caller (Y), or queue all of it to rxe_wq (N) [Y]");
+		 "Run a ring's send path, and the tasks it causes on the engine's devices, in the engine thread, and a kick's in the caller (Y), or queue all of it to rxe_wq (N) [Y]");
 module_param_named(db_shared, rxe_db_shared, bool, 0444);
 MODULE_PARM_DESC(db_shared,
 		 "One engine thread for all rxe devices (Y) instead of one per device (N) [N]");
