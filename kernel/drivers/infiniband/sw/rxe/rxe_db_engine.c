@@ -518,7 +518,7 @@ static unsigned int rxe_db_pass(struct rxe_db_engine *e, int mode,
 	s64 idle_ns = (s64)READ_ONCE(rxe_db_idle_us) * NSEC_PER_USEC;
 	unsigned int n = 0, seen = 0;
 	struct rxe_qp_db *db, *tmp;
-	bool kick_only;
+	bool kick_only, quiet, yield;
 	u32 val;
 
 	spin_lock_bh(&e->lock);
@@ -533,16 +533,21 @@ static unsigned int rxe_db_pass(struct rxe_db_engine *e, int mode,
 		}
 		val = rxe_db_take(db->slot);
 		if (val == RXE_DB_IDLE) {
+			quiet = ktime_to_ns(ktime_sub(now, db->last_ring)) >=
+				idle_ns;
 			/* a CPU producer rings for less as a kick, see _yield() */
+			yield = kick_only &&
+				!(db->flags & RXE_CREATE_QP_DOORBELL_PEER);
 			if (mode == RXE_DB_MODE_ALWAYS ||
-			    (mode == RXE_DB_MODE_ADAPTIVE &&
-			     ktime_to_ns(ktime_sub(now, db->last_ring)) < idle_ns &&
-			     !(kick_only &&
-			       !(db->flags & RXE_CREATE_QP_DOORBELL_PEER))))
+			    (mode == RXE_DB_MODE_ADAPTIVE && !quiet && !yield))
 				continue;
 			val = rxe_db_disarm(e, db);
-			if (val == RXE_DB_IDLE)
+			if (val == RXE_DB_IDLE) {
+				if (mode == RXE_DB_MODE_ADAPTIVE && !quiet)
+					rxe_counter_inc(to_rdev(db->qp->ibqp.device),
+							RXE_CNT_DB_YIELDS);
 				continue;
+			}
 		}
 		db->last_ring = now;
 		if (rxe_db_judge(db, val, &rings[n]))
