@@ -6,7 +6,9 @@
 #   stock  Debian's modules (tests/vm/run --stock): Debian's perftest on
 #          Debian's rdma-core and Debian's rxe, the reference;
 #   ours   our modules: Debian's perftest and rdma-core with doorbells off
-#          (db_mode=off), then every --doorbell mode of our perftest;
+#          (db_mode=off), then every --doorbell mode of our perftest (nic
+#          rung by rxe1, accel by the peer accelerator, p2p_accel.ko on the
+#          boot's edu);
 #   pair   two guests (tests/vm/run --pair --no-setup), server in a,
 #          client in b, across the link: Debian's modules first, then ours,
 #          the same cases as above with ib_write_lat and ib_write_bw.
@@ -178,7 +180,16 @@ rc=0
 case $boot in
 stock | ours)
 	progress "$boot boot: $(rdma link show rxe0/1)"
+	# --doorbell=accel's peer accelerator (edu: bench/doorbell boots ours
+	# with it); without it perftest refuses the mode and the row says why
+	accel=
+	if [ "$boot" = ours ] && [ -f "$RDMAP_MODULES/tests/p2p_accel.ko" ] &&
+		lspci -n 2>/dev/null | grep -q '1234:11e8' &&
+		insmod "$RDMAP_MODULES/tests/p2p_accel.ko"; then
+		accel=1
+	fi
 	run_boot "$boot" || rc=1
+	[ -n "$accel" ] && { rmmod p2p_accel || rc=1; }
 	[ "$rc" = 0 ] && { run_peer "$boot" || rc=1; } ;;
 pair)
 	for modules in stock ours; do

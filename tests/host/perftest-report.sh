@@ -6,7 +6,12 @@
 #   field, an address line, a result line or a unit that differs from the
 #   text, another doorbell mode;
 # - bench/doorbell-report turns runs into a table, a JSON summary and plot
-#   data: ratios against stock of the same link, refused modes as "not run".
+#   data: ratios against stock of the same link, refused modes as "not run";
+#   runs whose figure is inf, nan or missing (perftest's failed calibration)
+#   stay out of medians, spreads and the plot and are shown as not finite,
+#   the JSON holds no Infinity/NaN, and bench/doorbell-plot writes the PNG
+#   from such data and from a run without the pair boot (in the sysroot's
+#   gnuplot, when the sysroot is built).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 parse=$top/tests/vm/perftest-parse
@@ -160,5 +165,74 @@ PY
 	fi
 else
 	not_ok "bench/doorbell-report failed"
+fi
+
+# Not-finite figures, and no wire rows (bench/doorbell --no-pair).
+python3 - "$tmp/inf.jsonl" <<'PY'
+import json, sys
+rows = []
+def run(case, test, rep, v, modules="ours"):
+    res = {"t_typical_usec": v, "p99_usec": v} if test.endswith("lat") else {"MsgRate_Mpps": v}
+    rows.append({"boot": "t", "modules": modules, "link": "loopback", "role": "", "case": case,
+                 "what": case, "test": test, "size": 2 if test.endswith("lat") else 64,
+                 "rep": rep, "iters": 100, "counters": {}, "result": res})
+for rep, v in enumerate((100.0, 110.0, 90.0), 1):
+    run("stock", "ib_write_lat", rep, v, "stock")
+    run("stock", "ib_write_bw", rep, 0.01, "stock")
+# page: one run inf, one nan, one finite; accel: every run inf; nic: no figure
+for rep, v in enumerate((float("inf"), float("nan"), 200.0), 1):
+    run("page", "ib_write_lat", rep, v)
+    run("accel", "ib_write_lat", rep, float("inf"))
+    run("nic", "ib_write_lat", rep, None)
+# json.dumps writes Infinity/NaN, as the guest's bench.jsonl may hold them
+open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in rows))
+PY
+if python3 "$top/bench/doorbell-report" "$tmp/inf.jsonl" "$tmp/inf" --meta reps=3; then
+	if python3 - "$tmp/inf.json" "$tmp/inf.md" "$tmp/inf.gpplots" "$tmp/inf.dat" <<'PY'; then
+import json, sys
+def no_const(c):
+    raise ValueError("not-finite constant %s in the JSON" % c)
+d = json.loads(open(sys.argv[1]).read(), parse_constant=no_const)
+md = open(sys.argv[2]).read()
+rows = {r["case"]: r for r in d["rows"]}
+page = rows["page"]["cells"]["ib_write_lat -s 2"]
+assert page["median"] == 200 and page["reps"] == 1 and page["not_finite"] == 2, page
+assert abs(page["ratio_to_stock"] - 2.0) < 1e-9, page
+acc = rows["accel"]["cells"]["ib_write_lat -s 2"]
+assert acc["median"] is None and acc["ratio_to_stock"] is None and acc["not_finite"] == 3, acc
+assert "ib_write_lat -s 2" not in rows["nic"]["cells"], rows["nic"]
+assert "200.0 µs [200.0–200.0] 2.00× (2 of 3 runs not finite)" in md, md
+assert "not finite (3 runs)" in md, md
+# two panels (no wire rows), one series each (ib_write_lat 2B, one guest)
+v = open(sys.argv[3]).read()
+# (gnuplot numbers only the blocks with data: the message rate is index 1)
+assert "layout 1,2 " in v and v.count("index 0 using") == 1 \
+    and v.count("index 1 using") == 1 and "index 2" not in v, v
+dat = open(sys.argv[4]).read().lower()
+assert "inf" not in dat and '"accel"' not in dat, dat
+PY
+		ok "bench/doorbell-report: inf, nan and missing figures kept out of medians and plot, strict JSON"
+	else
+		not_ok "bench/doorbell-report: wrong summary of not-finite figures"
+		cat "$tmp/inf.md"
+	fi
+else
+	not_ok "bench/doorbell-report failed on not-finite figures"
+fi
+
+# The PNG, from that data and from the full synthetic run above.
+. "$top/scripts/lib.sh"
+# (gnuplot is an alternatives link, absolute inside the sysroot)
+if [ -L "$SYSROOT/usr/bin/gnuplot" ] || [ -x "$SYSROOT/usr/bin/gnuplot" ]; then
+	for o in inf out; do
+		if "$top/bench/doorbell-plot" "$tmp/$o" && [ -s "$tmp/$o.png" ]; then
+			ok "bench/doorbell-plot wrote $o.png ($(stat -c %s "$tmp/$o.png") bytes)"
+		else
+			not_ok "bench/doorbell-plot wrote no $o.png"
+			cat "$tmp/$o-gnuplot.log"
+		fi
+	done
+else
+	echo "# no sysroot with gnuplot ($SYSROOT): the plot is not checked"
 fi
 exit $fail

@@ -267,13 +267,19 @@ rdmap_perftest_refused() {
 }
 
 # rdmap_doorbell_must_run MODE: whether this stack must run perftest's
-# --doorbell=MODE: syscall always, page where our rdma-core has the peer
-# doorbell verbs. nic and accel need issues 10 and 11: until they land,
-# perftest may refuse them (it says what they need).
+# --doorbell=MODE: syscall always; page where our rdma-core has the peer
+# doorbell verbs and our modules are loaded; nic there too when a second
+# rxe device exists (rxe1); accel there too when the peer accelerator is
+# present (/dev/p2p_accel0). Elsewhere perftest may refuse them (it says
+# what they need).
 rdmap_doorbell_must_run() {
+	local ours=
+	[ -f /opt/rdma-p2p/include/infiniband/peer_db.h ] && [ "${RDMAP_MODE:-ours}" = ours ] && ours=1
 	case $1 in
 	syscall) return 0 ;;
-	page) [ -f /opt/rdma-p2p/include/infiniband/peer_db.h ] ;;
+	page) [ -n "$ours" ] ;;
+	nic) [ -n "$ours" ] && [ -e /sys/class/infiniband/rxe1 ] ;;
+	accel) [ -n "$ours" ] && [ -c /dev/p2p_accel0 ] ;;
 	*) return 1 ;;
 	esac
 }

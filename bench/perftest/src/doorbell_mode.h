@@ -66,8 +66,13 @@ int doorbell_mode_check(struct ibv_context *context, struct perftest_parameters 
 /*
  * Modes whose QPs need create-time flags create them here; NULL with errno
  * set on failure. doorbell_mode_has_create() says whether a mode does.
+ * _ex for the ibv_wr_* path (ibv_create_qp_ex() attributes), the other for
+ * --use_old_post_send (ibv_create_qp() attributes, whose cap it updates).
  */
 int doorbell_mode_has_create(const struct perftest_parameters *user_param);
+struct ibv_qp *doorbell_mode_create_qp_ex(struct pingpong_context *ctx,
+					  struct perftest_parameters *user_param,
+					  struct ibv_qp_init_attr_ex *attr);
 struct ibv_qp *doorbell_mode_create_qp(struct pingpong_context *ctx,
 				       struct perftest_parameters *user_param,
 				       struct ibv_qp_init_attr *attr);

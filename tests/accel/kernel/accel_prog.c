@@ -504,9 +504,20 @@ static int accel_op_sq_post(struct accel_prog *prog, struct accel_xop *op)
 
 static int accel_op_ring(struct accel_prog *prog, struct accel_xop *op)
 {
-	u64 value = op->flags & P2P_ACCEL_RING_SQ_PROD ? prog->sq.prod :
-							 op->value;
+	u64 value = op->value;
 	int ret;
+
+	if (op->flags & P2P_ACCEL_RING_SQ_PROD) {
+		/*
+		 * The queue's producer index, read now as SQ_POST reads it: a
+		 * CPU may have posted since (perftest --doorbell=accel posts
+		 * on the CPU and has the accelerator ring only). The NIC reads
+		 * the WQEs after its own acquire of the index.
+		 */
+		prog->sq.prod = le32_to_cpu(READ_ONCE(*prog->sq.prod_index)) &
+				prog->sq.mask;
+		value = prog->sq.prod;
+	}
 
 	if (op->flags & P2P_ACCEL_RING_DMA)
 		ret = accel_att_ring_dma(op->att, op->offset, value, op->width);

@@ -4,8 +4,11 @@
 # libibverbs and provider (which ring through the page).
 # - every mode runs ib_write_lat, ib_send_lat and ib_write_bw for a few
 #   iterations, or is refused before it connects with what it needs;
-#   syscall always runs, page runs wherever our rdma-core has the peer
-#   doorbell verbs;
+#   syscall always runs, page and nic (rung by rxe1, in the namespace
+#   "peer") wherever our rdma-core has the peer doorbell verbs; accel is
+#   refused here (no peer accelerator in this boot: its runs complete but
+#   hang at teardown, see docs/benchmarks.md); page and nic runs must move
+#   rxe0's db_rings;
 # - each report is parsed: the text, and the JSON with a real parser,
 #   checked field by field against the text (tests/vm/perftest-parse);
 # - -D reports p50 <= p99 <= p99.9 from a non-empty sample, -a one JSON
@@ -79,7 +82,8 @@ for t in ib_write_lat ib_send_lat; do
 done
 
 # Every mode of every test: it runs, or is refused (rdmap_perftest_verdict).
-# A page-mode run must move the doorbell counters.
+# A run rung through the doorbell page (by the CPU or rxe1) must move the
+# doorbell counters.
 for t in ib_write_lat ib_send_lat ib_write_bw; do
 	for mode in syscall page nic accel; do
 		name=$t-$mode
@@ -89,7 +93,7 @@ for t in ib_write_lat ib_send_lat ib_write_bw; do
 		r1=$(rdmap_rxe_counter rxe0 db_rings)
 		v=0
 		rdmap_perftest_verdict "$name" $rc "$mode" || v=$?
-		if [ $v = 0 ] && [ "$mode" = page ] && ! [ "$r1" -gt "$r0" ] 2>/dev/null; then
+		if [ $v = 0 ] && [ "$mode" != syscall ] && ! [ "$r1" -gt "$r0" ] 2>/dev/null; then
 			rdmap_fail "$name: no ring through the page (db_rings '$r0' -> '$r1')"
 			v=1
 		fi
