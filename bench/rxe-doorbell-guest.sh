@@ -208,7 +208,8 @@ s_nic2nic() {
 			cat nic2nic.out >&2
 			exit 1
 		fi
-		record nic2nic "$r" "$(tail -1 nic2nic.out)"
+		# its JSON line, between TAP lines
+		record nic2nic "$r" "$(grep '^{' nic2nic.out | tail -1)"
 	done
 }
 
