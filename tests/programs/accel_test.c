@@ -18,6 +18,12 @@
  *                            `rdma link del DEV`: it stops with ENODEV, the
  *                            context is told, no late write lands, and an
  *                            edu DMA to the stale IOVA faults in the IOMMU
+ *   accel_test unplug        the accelerator's PCI function is unbound from
+ *                            its driver while edu rings a doorbell export:
+ *                            the program stops with ENODEV, the importer is
+ *                            detached from the dma-buf, no ring lands after
+ *                            it, the exporter's revocation (QP destroy)
+ *                            works; then the function is bound again
  *   accel_test isolation     two processes' contexts cannot reach each
  *                            other's attachments
  *   accel_test cycles N      N attach/run/revoke cycles leave nothing behind
@@ -813,6 +819,116 @@ static void t_revoke_linkdel(const char *dev)
 	exit(failed ? 1 : 0);
 }
 
+/* ---- PCI unbind ---- */
+
+#define ACCEL_DRIVER "/sys/bus/pci/drivers/p2p_accel"
+
+/* The PCI address of /dev/p2p_accel0's function. */
+static void accel_bdf(char *bdf, size_t len)
+{
+	char path[256], *base;
+	ssize_t n;
+
+	n = readlink("/sys/class/misc/p2p_accel0/device", path, sizeof(path) - 1);
+	if (n < 0)
+		die("the accelerator's PCI function: %s", strerror(errno));
+	path[n] = 0;
+	base = strrchr(path, '/');
+	snprintf(bdf, len, "%s", base ? base + 1 : path);
+}
+
+/* Write @s to a sysfs file; returns 0 or the errno of the write. */
+static int sysfs_write(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = errno;
+	close(fd);
+	return ret;
+}
+
+/* Whether some dma-buf lists the device @bdf among its attachments. */
+static int attached_somewhere(const char *bdf)
+{
+	FILE *f = fopen("/sys/kernel/debug/dma_buf/bufinfo", "r");
+	char line[256];
+	int found = 0;
+
+	if (!f)
+		die("dma_buf bufinfo: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, bdf))
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+static void t_unplug(void)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	volatile uint64_t *poison;
+	struct p2paccel_status st;
+	struct p2paccel *acc;
+	struct target t;
+	uint32_t att, att2;
+	char bdf[64];
+	int evfd, ret, err, i;
+
+	accel_bdf(bdf, sizeof(bdf));
+	revoke_setup(&acc, &evfd);
+	target_open(&t, "rxe0", 16);
+	poison = (uint64_t *)((char *)t.page2 + POISON_OFF);
+	if (p2paccel_attach(acc, t.fd, &att))
+		die("attach: %s", strerror(errno));
+	start_ringer(acc, att, P2PACCEL_RING_DMA);
+	wait_rung(acc, att);
+	check(*poison == (MARK | 7), "unbind: edu's ring landed in the page (%#llx)",
+	      (unsigned long long)*poison);
+	check(attached_somewhere(bdf), "unbind: %s is attached to the doorbell's dma-buf",
+	      bdf);
+
+	/* the rdmap_bounded limit of the caller is the hang check */
+	ret = sysfs_write(ACCEL_DRIVER "/unbind", bdf);
+	check(!ret, "unbind %s while edu rings: %s", bdf, strerror(ret));
+	ret = p2paccel_wait(acc, 20000, &st, sizeof(st));
+	check(!ret && st.status == -ENODEV,
+	      "unbind: the program stopped with ENODEV (%s, status %d)",
+	      strerror(ret), st.status);
+	pfd.fd = p2paccel_fd(acc);
+	ret = poll(&pfd, 1, 5000);
+	check(ret == 1 && (pfd.revents & POLLHUP), "unbind: poll says POLLHUP (%#x)",
+	      pfd.revents);
+	ret = p2paccel_attach(acc, t.fd, &att2);
+	check(ret == ENODEV, "unbind: attaching now fails with ENODEV (%s)",
+	      strerror(ret));
+	check(!attached_somewhere(bdf), "unbind: %s is attached to no dma-buf", bdf);
+	/* longer than an edu DMA takes (about 100 ms): none lands any more */
+	*poison = POISON;
+	usleep(500000);
+	check(*poison == POISON, "unbind: no ring lands after it (%#llx)",
+	      (unsigned long long)*poison);
+
+	err = raw_qp_destroy(&t.q);
+	check(!err, "unbind: the exporter revokes its export after it (QP destroy: %s)",
+	      strerror(err));
+	memset(&t.q, 0, sizeof(t.q));
+	target_close(&t);
+	close(evfd);
+	p2paccel_close(acc);
+
+	/* the last file is closed: the function binds again as p2p_accel0 */
+	ret = sysfs_write(ACCEL_DRIVER "/bind", bdf);
+	check(!ret, "bind %s again: %s", bdf, strerror(ret));
+	for (i = 0; i < 50 && !(acc = p2paccel_open(NULL)); i++)
+		usleep(100000);
+	check(acc && has_dma_engine(acc), "/dev/p2p_accel0 is back, with edu DMA");
+	if (acc)
+		p2paccel_close(acc);
+}
+
 /* ---- isolation ---- */
 
 static void t_isolation(void)
@@ -1144,6 +1260,8 @@ int main(int argc, char **argv)
 		t_revoke_kill();
 	else if (!strcmp(what, "revoke-linkdel") && argc > 2)
 		t_revoke_linkdel(argv[2]);
+	else if (!strcmp(what, "unplug"))
+		t_unplug();
 	else if (!strcmp(what, "isolation"))
 		t_isolation();
 	else if (!strcmp(what, "cycles") && argc > 2)
@@ -1154,7 +1272,8 @@ int main(int argc, char **argv)
 		t_bench(atoi(argv[2]));
 	else
 		die("usage: accel_test info|udmabuf|sends|reject|revoke-destroy|"
-		    "revoke-kill|revoke-linkdel DEV|isolation|cycles N|put N|bench N");
+		    "revoke-kill|revoke-linkdel DEV|unplug|isolation|cycles N|put N|"
+		    "bench N");
 	printf("# %s: %d tests, %d failed\n", what, tests, failed);
 	return failed ? 1 : 0;
 }
