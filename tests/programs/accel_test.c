@@ -33,11 +33,10 @@
  *   accel_test bench N       (bench/accel) JSON: N page rings by the CPU
  *                            against N store rings by the accelerator
  *
- * The rxe QP is made with the raw helpers of rxe_db.h (a doorbell QP whose
- * slot a peer rings: RXE_CREATE_QP_DOORBELL_PEER), because the provider on
- * this branch does not create doorbell QPs yet; the WQE templates the
- * accelerator copies are written by raw_qp_post_write() into a scratch
- * queue.
+ * The demo (put) makes its QP through libibverbs and the ibv_peer_* verbs,
+ * as an application does. The other parts still make theirs with the raw
+ * helpers of rxe_db_bench.h (RXE_CREATE_QP_DOORBELL_PEER) and write their
+ * WQE templates with raw_qp_post_write() into a scratch queue.
  */
 
 #include <fcntl.h>
@@ -244,8 +243,8 @@ struct target {
 	void *page2;		/* a second mapping of the page, for the poison check */
 };
 
-static void target_open_flags(struct target *t, const char *dev, int max_wr,
-			      int flags)
+/* A peer doorbell QP alone on its page, the page exported and mapped again. */
+static void target_open(struct target *t, const char *dev, int max_wr)
 {
 	int err;
 
@@ -253,7 +252,8 @@ static void target_open_flags(struct target *t, const char *dev, int max_wr,
 	t->cq = ibv_create_cq(t->d.v.ctx, 1024, NULL, NULL, 0);
 	if (!t->cq)
 		die("create cq");
-	err = raw_qp_create(&t->d, &t->q, t->cq, flags, max_wr,
+	err = raw_qp_create(&t->d, &t->q, t->cq, RXE_CREATE_QP_DOORBELL_PEER |
+			    RXE_CREATE_QP_DOORBELL_DEDICATED, max_wr,
 			    sizeof(struct rxe_create_qp_resp));
 	if (err)
 		die("create doorbell qp: %s", strerror(err));
@@ -265,12 +265,6 @@ static void target_open_flags(struct target *t, const char *dev, int max_wr,
 			t->d.v.ctx->cmd_fd, t->q.db_offset);
 	if (t->page2 == MAP_FAILED)
 		die("mmap the doorbell page again: %s", strerror(errno));
-}
-
-static void target_open(struct target *t, const char *dev, int max_wr)
-{
-	target_open_flags(t, dev, max_wr, RXE_CREATE_QP_DOORBELL_PEER |
-			  RXE_CREATE_QP_DOORBELL_DEDICATED);
 }
 
 static void target_close(struct target *t)
@@ -1102,47 +1096,122 @@ static void t_cycles(int n)
  * rings its doorbell after each (a staged QP sends only what a ring
  * released: docs/rxe-doorbell.md, Staged sends).
  */
+/*
+ * The demo. The QP is made the way an application makes it, through
+ * libibverbs and the peer verbs: ibv_peer_create_qp() staged (posting does
+ * not send, a ring releases) on a doorbell page of its own,
+ * ibv_peer_query_sq() (db_qp_try_create()) for the queue the accelerator
+ * posts into, ibv_peer_export_db() for the doorbell it rings; the WQE
+ * templates come from <infiniband/rxe_peer_wqe.h>.
+ */
 static void t_put(int n)
 {
 	struct p2paccel *acc = acc_open();
 	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct ibv_peer_db_dmabuf db = {};
+	struct p2paccel_sq_desc sqd = {};
 	struct p2paccel_status st;
 	struct p2paccel_reject rej;
+	struct rxe_peer_sq tsq;
+	struct rxe_send_wqe *w;
+	uint32_t tprod = 0, tcons = 0, cnt = 1, att, tbuf, fbuf;
+	size_t tsize;
 	struct ibv_wc wc;
-	struct target t;
-	struct poster p;
+	struct ibv_cq *cq;
+	struct vt_dev d;
+	struct db_qp q;
+	uint64_t *flag;
+	void *tmpl;
 	int ret, got, i;
 
-	target_open_flags(&t, "rxe0", 64, RXE_CREATE_QP_DOORBELL_STAGED |
-			  RXE_CREATE_QP_DOORBELL_DEDICATED);
-	memset(t.d.v.buf + 65536, 0, 8 * n);
-	poster_setup(acc, &t, prog, n, &p);
-	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 1, ~0ULL, 10000000);
+	vt_dev_open(&d, "rxe0");
+	cq = ibv_create_cq(d.ctx, 2 * n + 16, NULL, NULL, 0);
+	if (!cq)
+		die("create cq: %s", strerror(errno));
+	ret = db_qp_try_create(&d, &q, cq, IBV_PEER_QP_STAGED |
+			       IBV_PEER_QP_DEDICATED_DB, 64);
+	if (ret)
+		die("ibv_peer_create_qp: %s", strerror(ret));
+	check((q.sq.flags & IBV_PEER_SQ_STAGED) &&
+	      (q.sq.flags & IBV_PEER_SQ_DEDICATED_DB) && q.sq.db,
+	      "put: ibv_peer_create_qp made a staged QP with a doorbell page of its own (flags %#x)",
+	      q.sq.flags);
+	db_qp_connect(&q);
+	ret = ibv_peer_export_db(q.v.qp, IBV_PEER_EXPORT_EXCLUSIVE, &db,
+				 sizeof(db));
+	if (ret)
+		die("ibv_peer_export_db: %s", strerror(ret));
+
+	/* n RDMA WRITE templates, one after the other: i writes word i */
+	while (cnt <= (uint32_t)n)
+		cnt <<= 1;
+	tsize = ((size_t)cnt * q.sq.wqe_size + 4095) & ~4095UL;
+	tmpl = aligned_alloc(4096, tsize);
+	if (!tmpl)
+		die("templates");
+	memset(tmpl, 0, tsize);
+	memset(d.buf + 65536, 0, 8 * n);
+	rxe_peer_sq_init(&tsq, tmpl, q.sq.wqe_size, cnt, &tprod, &tcons, NULL);
+	for (i = 0; i < n; i++) {
+		*(uint64_t *)(d.buf + 8 * i) = MARK | i;
+		w = rxe_peer_sq_next(&tsq);
+		rxe_peer_wqe_start(w, IBV_WR_RDMA_WRITE, i, IBV_SEND_SIGNALED);
+		rxe_peer_wqe_set_rdma(w, (uintptr_t)d.buf + 65536 + 8 * i,
+				      d.mr->rkey);
+		rxe_peer_wqe_add_sge(w, (uintptr_t)d.buf + 8 * i, 8, d.mr->lkey);
+		rxe_peer_sq_produce(&tsq, 1);
+	}
+
+	/* the QP's send queue, its doorbell and a flag, for the accelerator */
+	sqd.buf = q.sq.buf;
+	sqd.wqe_size = q.sq.wqe_size;
+	sqd.wqe_cnt = q.sq.wqe_cnt;
+	sqd.prod_index = q.sq.prod_index;
+	sqd.cons_index = q.sq.cons_index;
+	flag = aligned_alloc(4096, 4096);
+	if (!flag)
+		die("flag");
+	*flag = 0;
+	if (p2paccel_attach(acc, db.fd, &att) ||
+	    p2paccel_reg_buf(acc, tmpl, (size_t)n * q.sq.wqe_size, 0, &tbuf) ||
+	    p2paccel_reg_buf(acc, flag, 8, 0, &fbuf) ||
+	    p2paccel_prog_set_sq(acc, prog, &sqd, sizeof(sqd)))
+		die("set up the accelerator: %s", strerror(errno));
+	close(db.fd);	/* the accelerator's attachment holds the buffer */
+
+	p2paccel_prog_wait(prog, fbuf, 0, 8, 1, ~0ULL, 10000000);
 	i = p2paccel_prog_here(prog);
-	poster_post_ring(&t, prog, &p, n, P2PACCEL_RING_STORE);
+	p2paccel_prog_sq_post(prog, tbuf, 0, q.sq.wqe_size, n, 5000000);
+	p2paccel_prog_ring(prog, att, db.offset, 4, 0,
+			   P2PACCEL_RING_STORE | P2PACCEL_RING_SQ_PROD);
 	p2paccel_prog_loop(prog, i, n);
 	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
 	check(!ret, "put: the program was accepted: %s (%s)", strerror(ret),
 	      p2paccel_reject_str(rej.reason));
 	usleep(100000);
-	got = ibv_poll_cq(t.cq, 1, &wc);
+	got = ibv_poll_cq(cq, 1, &wc);
 	check(got == 0, "put: nothing is sent before the flag");
-	__atomic_store_n(p.flag, 1, __ATOMIC_RELEASE);	/* all the CPU does */
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);	/* all the CPU does */
 	ret = p2paccel_wait(acc, 120000, &st, sizeof(st));
 	check(!ret && !st.status && st.rings == (uint64_t)n,
 	      "put: the accelerator built and rang %d writes (status %d, rings %llu)",
 	      n, st.status, (unsigned long long)st.rings);
-	got = wait_cq(t.cq, n, 30000, &wc);
+	got = wait_cq(cq, n, 30000, &wc);
 	check(got == n && wc.status == IBV_WC_SUCCESS,
 	      "put: %d writes completed (%d)", n, got);
 	for (i = 0; i < n; i++)
-		if (*(volatile uint64_t *)(t.d.v.buf + 65536 + 8 * i) != (MARK | i))
+		if (*(volatile uint64_t *)(d.buf + 65536 + 8 * i) != (MARK | i))
 			break;
 	check(i == n, "put: the remote data is all there (%d of %d)", i, n);
 	p2paccel_prog_free(acc, prog);
 	p2paccel_close(acc);
-	target_close(&t);
-	poster_free(&p);
+	ret = db_qp_destroy(&q);
+	if (ret)
+		die("destroy qp: %s", strerror(ret));
+	ibv_destroy_cq(cq);
+	vt_dev_close(&d);
+	free(tmpl);
+	free(flag);
 }
 
 /* ---- bench: the accelerator's store ring against the CPU's page ring ---- */
