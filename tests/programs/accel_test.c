@@ -828,7 +828,8 @@ static void accel_bdf(char *bdf, size_t len)
 		die("the accelerator's PCI function: %s", strerror(errno));
 	path[n] = 0;
 	base = strrchr(path, '/');
-	snprintf(bdf, len, "%s", base ? base + 1 : path);
+	if (snprintf(bdf, len, "%s", base ? base + 1 : path) >= (int)len)
+		die("PCI address too long: %s", path);
 }
 
 /* Write @s to a sysfs file; returns 0 or the errno of the write. */
