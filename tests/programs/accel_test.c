@@ -697,6 +697,27 @@ static void revoke_setup(struct p2paccel **acc, int *evfd)
 		die("eventfd: %s", strerror(errno));
 }
 
+/*
+ * A doorbell QP of rxe0 whose page export @acc attached and edu rings (DMA
+ * engine) in a loop. Returns the poison word, seen through a mapping of
+ * the page: edu's rings land there, the control for the poison check.
+ */
+static volatile uint64_t *edu_ringing(struct p2paccel *acc, struct target *t,
+				      uint32_t *att, const char *what)
+{
+	volatile uint64_t *poison;
+
+	target_open(t, "rxe0", 16);
+	poison = (uint64_t *)((char *)t->page2 + POISON_OFF);
+	if (p2paccel_attach(acc, t->fd, att))
+		die("attach: %s", strerror(errno));
+	start_ringer(acc, *att, P2PACCEL_RING_DMA);
+	wait_rung(acc, *att);
+	check(*poison == (MARK | 7), "%s: edu's ring landed in the page (%#llx)",
+	      what, (unsigned long long)*poison);
+	return poison;
+}
+
 static void t_revoke_destroy(void)
 {
 	struct p2paccel *acc;
@@ -706,15 +727,7 @@ static void t_revoke_destroy(void)
 	int evfd, err, ret;
 
 	revoke_setup(&acc, &evfd);
-	target_open(&t, "rxe0", 16);
-	poison = (uint64_t *)((char *)t.page2 + POISON_OFF);
-	if (p2paccel_attach(acc, t.fd, &att))
-		die("attach: %s", strerror(errno));
-	/* edu's rings are seen through the page: the control for the poison check */
-	start_ringer(acc, att, P2PACCEL_RING_DMA);
-	wait_rung(acc, att);
-	check(*poison == (MARK | 7), "QP destroy: edu's ring landed in the page (%#llx)",
-	      (unsigned long long)*poison);
+	poison = edu_ringing(acc, &t, &att, "QP destroy");
 	err = raw_qp_destroy(&t.q);
 	check(!err, "QP destroyed while edu rings: %s", strerror(err));
 	memset(&t.q, 0, sizeof(t.q));
@@ -874,14 +887,7 @@ static void t_unplug(void)
 
 	accel_bdf(bdf, sizeof(bdf));
 	revoke_setup(&acc, &evfd);
-	target_open(&t, "rxe0", 16);
-	poison = (uint64_t *)((char *)t.page2 + POISON_OFF);
-	if (p2paccel_attach(acc, t.fd, &att))
-		die("attach: %s", strerror(errno));
-	start_ringer(acc, att, P2PACCEL_RING_DMA);
-	wait_rung(acc, att);
-	check(*poison == (MARK | 7), "unbind: edu's ring landed in the page (%#llx)",
-	      (unsigned long long)*poison);
+	poison = edu_ringing(acc, &t, &att, "unbind");
 	check(attached_somewhere(bdf), "unbind: %s is attached to the doorbell's dma-buf",
 	      bdf);
 
