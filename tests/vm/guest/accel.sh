@@ -10,8 +10,8 @@
 # running program (ENODEV, no late write, a late edu DMA faults in the
 # IOMMU: the DMAR lines are allowed only inside the test's expectation
 # window); unbinding edu from p2p_accel while it rings stops the program
-# and detaches the importer; two processes are isolated; 100 attach/run/revoke cycles leave
-# nothing behind; the module unloads.
+# and detaches the importer; two processes are isolated; 100
+# attach/run/revoke cycles leave nothing behind; the module unloads.
 set -u
 . "$RDMAP_SRC/tests/vm/lib.sh"
 
