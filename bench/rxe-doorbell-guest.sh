@@ -60,22 +60,32 @@ defaults() {
 	done
 }
 
-s_writelat() {
-	local rc src srv res
-	/usr/bin/ib_write_lat -d rxe0 -s 2 -n "$iters" -F >wl.srv 2>&1 &
-	srv=$!
-	rdmap_wait_listen 18515
-	timeout 300 /usr/bin/ib_write_lat -d rxe0 -s 2 -n "$iters" -F 127.0.0.1 >wl.cli 2>&1
-	rc=$?
-	[ $rc = 0 ] || kill $srv 2>/dev/null
-	wait $srv
-	src=$?
-	if [ $rc = 0 ] && [ $src = 0 ] && res=$("$RDMAP_SRC/tests/vm/perftest-parse" wl.cli); then
-		record writelat 1 "$res"
+# perftest's ib_write_lat -s 2 between two processes (each busy-polls for
+# the other's write): Debian's perftest on both boots, and on ours our
+# perftest in page and syscall mode (perftest sets RXE_DOORBELL for its
+# mode; Debian's provider ignores it; rxe_db_bench's syscall is overridden).
+writelat() { # REP CASE BINARY [ARGS...]
+	local rep=$1 case=$2 res
+	shift 2
+	if RXE_DOORBELL=page rdmap_perftest "wl-$case-$rep" "$@" -d rxe0 -s 2 -n "$iters" -F &&
+		res=$("$RDMAP_SRC/tests/vm/perftest-parse" "wl-$case-$rep.client"); then
+		record writelat "$rep" "$(printf '%s' "$res" |
+			python3 -c 'import json,sys; d=json.load(sys.stdin); d["case"]=sys.argv[1]; print(json.dumps(d))' "$case")"
 	else
-		echo "bench: stock ib_write_lat failed (client exit $rc, server exit $src)" >&2
-		cat wl.cli wl.srv >&2
+		echo "bench: ib_write_lat ($case) failed" >&2
+		tail -n 5 "wl-$case-$rep.client" "wl-$case-$rep.server" >&2
+		exit 1
 	fi
+}
+
+s_writelat() {
+	local r
+	for r in $(seq "$reps"); do
+		writelat "$r" debian /usr/bin/ib_write_lat
+		[ "$RDMAP_MODE" = ours ] || continue
+		writelat "$r" page "$RDMAP_OURS_BIN/ib_write_lat" --doorbell=page
+		writelat "$r" syscall "$RDMAP_OURS_BIN/ib_write_lat" --doorbell=syscall
+	done
 }
 
 s_lat() {

@@ -25,14 +25,16 @@
  *   SPIN   a ring came less than db_spin_us ago and nothing else wants the
  *          CPU: look again at once
  *   POLL   slots are armed but rang longer ago, or another task is
- *          runnable here: look every db_poll_us
+ *          runnable here: look every db_poll_us; in the second case CPU
+ *          producers are told to kick for db_idle_us, see
+ *          rxe_db_thread_yield()
  *   SLEEP  no slot armed: sleep until a kick or the peer scan arms one
  *
  * The thread runs the send path of a ring itself (db_inline): the QP's send
  * task, then the tasks that it causes on the engine's devices (the
  * responder of a loopback peer, the completer when the acknowledgment
- * comes back), one after the other; a kick runs its own QP's send task in
- * the caller. See rxe_db_engine_defer() for why and for the bound.
+ * comes back), one after the other; a kick runs the same in the caller.
+ * See rxe_db_engine_defer() for why and for the bound.
  *
  * Slot memory is read and written only under the engine's lock and only
  * while the QP is attached, so detaching a QP is all it takes to make the
@@ -113,9 +115,23 @@ struct rxe_db_engine {
 	bool			peer_timer_on;	/* under the lock */
 	struct hrtimer		peer_timer;
 
+	/*
+	 * Until then a kick does not arm its slot: the thread gave its CPU
+	 * up to other tasks (rxe_db_thread_yield()), and rings cost less as
+	 * kicks than waiting for a CPU. Under the lock.
+	 */
+	ktime_t			kick_only_until;
+
+	/*
+	 * The chains being run, by the thread and by kicks, each owned by
+	 * its task (rxe_db_chain_begin()). The lock is a plain one: chains
+	 * are looked up in task context only.
+	 */
+	spinlock_t		chain_lock;
+	struct list_head	chains;
+
 	/* the engine thread only */
 	ktime_t			last_ring;
-	struct rxe_db_chain	*chain;		/* while it serves rings */
 };
 
 /* A ring taken out of its slot, to be served outside the lock. */
@@ -130,8 +146,14 @@ struct rxe_db_ring {
 	bool			fatal;		/* raise IB_EVENT_QP_FATAL */
 };
 
-/* The tasks a ring's send path caused, see rxe_db_engine_defer(). */
+/*
+ * The tasks a ring's send path caused in its owner's call chain, see
+ * rxe_db_engine_defer(). Lives on the owner's stack; only the owner adds
+ * to it.
+ */
 struct rxe_db_chain {
+	struct list_head	node;		/* in rxe_db_engine.chains */
+	struct task_struct	*owner;
 	struct rxe_task		*task[RXE_DB_CHAIN];	/* QPs referenced */
 	unsigned int		n;
 };
@@ -178,7 +200,7 @@ MODULE_PARM_DESC(db_mode,
 		 "Doorbell engine: off (every ring needs a system call), adaptive (poll while rings come, sleep after db_idle_us), always (never stop polling a slot once rung) [adaptive]");
 module_param_named(db_idle_us, rxe_db_idle_us, uint, 0644);
 MODULE_PARM_DESC(db_idle_us,
-		 "Microseconds without a ring after which the engine stops polling a slot and asks for a system call kick [2000]");
+		 "Microseconds without a ring after which the engine stops polling a slot and asks for a system call kick; also how long CPU producers kick after the engine yielded its CPU to other tasks [2000]");
 module_param_named(db_peer_scan_us, rxe_db_peer_scan_us, uint, 0644);
 MODULE_PARM_DESC(db_peer_scan_us,
 		 "Interval in microseconds at which the engine scans the idle slots of peers that cannot make a system call, 10..1000000 [1000]");
@@ -190,7 +212,7 @@ MODULE_PARM_DESC(db_poll_us,
 		 "Interval in microseconds of the engine's looks between db_spin_us and db_idle_us, 1..1000 [10]");
 module_param_named(db_inline, rxe_db_inline, bool, 0644);
 MODULE_PARM_DESC(db_inline,
-		 "Run a ring's send path in the engine thread and a kick's in the caller (Y), or queue all of it to rxe_wq (N) [Y]");
+		 "Run a ring's send path, and the tasks it causes on the engine's devices, in the engine thread, and a kick's in the caller (Y), or queue all of it to rxe_wq (N) [Y]");
 module_param_named(db_shared, rxe_db_shared, bool, 0444);
 MODULE_PARM_DESC(db_shared,
 		 "One engine thread for all rxe devices (Y) instead of one per device (N) [N]");
@@ -359,8 +381,47 @@ static bool rxe_db_account(const struct rxe_db_ring *r)
 }
 
 /*
- * Serve judged rings outside the lock. With db_inline the engine's chain
- * is set, and rxe_sched_task() hands the send tasks to it.
+ * From now on, the tasks that the calling task causes on @e's devices are
+ * collected in @chain instead of being queued to rxe_wq, see
+ * rxe_db_engine_defer(). With db_inline=N nothing is collected.
+ */
+static void rxe_db_chain_begin(struct rxe_db_engine *e,
+			       struct rxe_db_chain *chain)
+{
+	chain->owner = current;
+	chain->n = 0;
+	INIT_LIST_HEAD(&chain->node);
+	if (!READ_ONCE(rxe_db_inline))
+		return;
+	spin_lock(&e->chain_lock);
+	list_add(&chain->node, &e->chains);
+	spin_unlock(&e->chain_lock);
+}
+
+/*
+ * Run the tasks @chain collected, one after the other and with no lock
+ * held; each may add more, up to RXE_DB_CHAIN. Then stop collecting: no
+ * task of ours runs any more, so nothing is added after the loop.
+ */
+static void rxe_db_chain_end(struct rxe_db_engine *e,
+			     struct rxe_db_chain *chain)
+{
+	unsigned int i;
+
+	for (i = 0; i < chain->n; i++) {
+		rxe_run_task(chain->task[i]);
+		rxe_put(chain->task[i]->qp);
+	}
+	if (list_empty(&chain->node))
+		return;
+	spin_lock(&e->chain_lock);
+	list_del(&chain->node);
+	spin_unlock(&e->chain_lock);
+}
+
+/*
+ * Serve judged rings outside the lock, between rxe_db_chain_begin() and
+ * rxe_db_chain_end(): rxe_sched_task() hands the send tasks to the chain.
  */
 static void rxe_db_serve(struct rxe_db_ring *rings, unsigned int n)
 {
@@ -447,7 +508,9 @@ static void rxe_db_peer_timer_start(struct rxe_db_engine *e)
  * One bounded look at the armed slots: at most RXE_DB_SCAN of them under
  * the lock, from where the last pass stopped, taking out and judging up to
  * RXE_DB_BATCH rings. Slots that stayed quiet for db_idle_us (adaptive),
- * or all slots (off), are disarmed. Returns the number of rings.
+ * or all slots (off), are disarmed, and so are the quiet slots of CPU
+ * producers while the thread yields (rxe_db_thread_yield()). Returns the
+ * number of rings.
  */
 static unsigned int rxe_db_pass(struct rxe_db_engine *e, int mode,
 				ktime_t now, struct rxe_db_ring *rings)
@@ -455,9 +518,11 @@ static unsigned int rxe_db_pass(struct rxe_db_engine *e, int mode,
 	s64 idle_ns = (s64)READ_ONCE(rxe_db_idle_us) * NSEC_PER_USEC;
 	unsigned int n = 0, seen = 0;
 	struct rxe_qp_db *db, *tmp;
+	bool kick_only, quiet, yield;
 	u32 val;
 
 	spin_lock_bh(&e->lock);
+	kick_only = ktime_before(now, e->kick_only_until);
 	/* after db_mode=off, or if the timer found nothing to do */
 	rxe_db_peer_timer_start(e);
 	list_for_each_entry_safe(db, tmp, &e->armed, armed) {
@@ -468,13 +533,21 @@ static unsigned int rxe_db_pass(struct rxe_db_engine *e, int mode,
 		}
 		val = rxe_db_take(db->slot);
 		if (val == RXE_DB_IDLE) {
+			quiet = ktime_to_ns(ktime_sub(now, db->last_ring)) >=
+				idle_ns;
+			/* a CPU producer rings for less as a kick, see _yield() */
+			yield = kick_only &&
+				!(db->flags & RXE_CREATE_QP_DOORBELL_PEER);
 			if (mode == RXE_DB_MODE_ALWAYS ||
-			    (mode == RXE_DB_MODE_ADAPTIVE &&
-			     ktime_to_ns(ktime_sub(now, db->last_ring)) < idle_ns))
+			    (mode == RXE_DB_MODE_ADAPTIVE && !quiet && !yield))
 				continue;
 			val = rxe_db_disarm(e, db);
-			if (val == RXE_DB_IDLE)
+			if (val == RXE_DB_IDLE) {
+				if (mode == RXE_DB_MODE_ADAPTIVE && !quiet)
+					rxe_counter_inc(to_rdev(db->qp->ibqp.device),
+							RXE_CNT_DB_YIELDS);
 				continue;
+			}
 		}
 		db->last_ring = now;
 		if (rxe_db_judge(db, val, &rings[n]))
@@ -522,12 +595,32 @@ static void rxe_db_sleep(struct rxe_db_engine *e)
 	e->last_ring = ktime_get();
 }
 
+/*
+ * Another task wants the thread's CPU. On a machine with few CPUs that is
+ * the producer itself or the peer it waits for: every microsecond the
+ * thread polls is taken from them, and a poll that waits for its turn on
+ * the CPU notices a ring far later than a kick would deliver it. So for
+ * db_idle_us the slots of CPU producers are disarmed as they go quiet
+ * (rxe_db_pass()) and kicks do not arm them again (rxe_db_kick()): their
+ * producers kick, and the kick runs the send path in the producer's own
+ * time slice. After that a kick arms its slot and wakes the thread, which
+ * finds out again whether it has a CPU to itself. Peer slots, whose
+ * producers cannot kick, stay polled.
+ */
+static void rxe_db_thread_yield(struct rxe_db_engine *e, ktime_t now)
+{
+	spin_lock_bh(&e->lock);
+	e->kick_only_until = ktime_add_us(now, READ_ONCE(rxe_db_idle_us));
+	spin_unlock_bh(&e->lock);
+}
+
 static int rxe_db_engine_thread(void *arg)
 {
 	struct rxe_db_ring rings[RXE_DB_BATCH];
 	struct rxe_db_engine *e = arg;
 	struct rxe_db_chain chain;
-	unsigned int n, i, us;
+	bool contended;
+	unsigned int n, us;
 	ktime_t now;
 	int mode;
 
@@ -537,16 +630,9 @@ static int rxe_db_engine_thread(void *arg)
 
 		n = rxe_db_pass(e, mode, now, rings);
 		if (n) {
-			chain.n = 0;
-			if (READ_ONCE(rxe_db_inline))
-				e->chain = &chain;
+			rxe_db_chain_begin(e, &chain);
 			rxe_db_serve(rings, n);
-			/* chain.n grows while tasks run: each may defer more */
-			for (i = 0; i < chain.n; i++) {
-				rxe_run_task(chain.task[i]);
-				rxe_put(chain.task[i]->qp);
-			}
-			e->chain = NULL;
+			rxe_db_chain_end(e, &chain);
 			e->last_ring = now;
 			e->phase = RXE_DB_SPIN;
 			cond_resched();
@@ -562,16 +648,20 @@ static int rxe_db_engine_thread(void *arg)
 		 * Busy-poll right after a ring, when the next one is likeliest,
 		 * but only while nothing else wants this CPU (as KVM's halt
 		 * polling does): on a small machine the producer and the work
-		 * the rings started need it. Otherwise, and after db_spin_us,
+		 * the rings started need it. If something does, let the CPU
+		 * producers kick for a while. Otherwise, and after db_spin_us,
 		 * look at intervals until the idle timeout.
 		 */
-		if ((mode == RXE_DB_MODE_ALWAYS ||
-		     ktime_us_delta(now, e->last_ring) < READ_ONCE(rxe_db_spin_us)) &&
-		    single_task_running() && !need_resched()) {
+		contended = !single_task_running() || need_resched();
+		if (mode == RXE_DB_MODE_ALWAYS ||
+		    (!contended &&
+		     ktime_us_delta(now, e->last_ring) < READ_ONCE(rxe_db_spin_us))) {
 			e->phase = RXE_DB_SPIN;
 			cpu_relax();
 			cond_resched();
 		} else {
+			if (contended && mode == RXE_DB_MODE_ADAPTIVE)
+				rxe_db_thread_yield(e, now);
 			e->phase = RXE_DB_POLL;
 			us = clamp(READ_ONCE(rxe_db_poll_us), 1, RXE_DB_POLL_MAX_US);
 			usleep_range(us, 2 * us);
@@ -581,14 +671,15 @@ static int rxe_db_engine_thread(void *arg)
 }
 
 /**
- * rxe_db_engine_defer - let the doorbell engine run a task it caused
+ * rxe_db_engine_defer - let a ring's send path run a task it caused
  * @task: a task that rxe_sched_task() is asked to schedule
  *
- * The send path of a ring runs in the engine thread. Whatever it schedules
- * on the engine's devices in the same call chain, the responder of a
- * loopback peer and the completer its acknowledgment wakes, the thread
- * runs next, instead of waking an rxe_wq worker for each: on a loopback
- * WQE that saves two work item hand-offs, most of a ring's latency.
+ * The send path of a ring runs in the engine thread, and a kick's in the
+ * producer that kicked. Whatever it schedules on the engine's devices in
+ * the same call chain, the responder of a loopback peer and the completer
+ * its acknowledgment wakes, that same thread runs next, instead of waking
+ * an rxe_wq worker for each: on a loopback WQE that saves two work item
+ * hand-offs, most of a ring's latency.
  *
  * Upstream rxe once called such tasks directly and stopped ("Don't call
  * direct between tasks"): a direct call nests one task in another's stack
@@ -598,8 +689,9 @@ static int rxe_db_engine_thread(void *arg)
  * tasks run per pass, after which this returns false and rxe_wq takes over
  * as usual, spreading the load again.
  *
- * Context: any; true only in the engine thread's task context while it
- * serves rings. Takes a QP reference that the engine drops after the run.
+ * Context: any; true only in task context, in the engine thread while it
+ * serves rings or in a producer while its kick runs the send path. Takes a
+ * QP reference that is dropped after the run.
  *
  * Return: true if the engine runs @task, false to queue it to rxe_wq.
  */
@@ -607,12 +699,23 @@ bool rxe_db_engine_defer(struct rxe_task *task)
 {
 	struct rxe_dev *rxe = to_rdev(task->qp->ibqp.device);
 	struct rxe_db_engine *e = READ_ONCE(rxe->db_engine);
-	struct rxe_db_chain *chain;
+	struct rxe_db_chain *chain = NULL, *c;
 
-	/* softirqs (a wire's receive path) and interrupts keep rxe_wq */
-	if (!e || e->thread != current || !in_task())
+	/*
+	 * Softirqs (a wire's receive path) and interrupts keep rxe_wq. Our
+	 * own chain, if any, was added by this task, so it is seen here.
+	 */
+	if (!e || !in_task() || list_empty(&e->chains))
 		return false;
-	chain = e->chain;
+	spin_lock(&e->chain_lock);
+	list_for_each_entry(c, &e->chains, node) {
+		if (c->owner == current) {
+			chain = c;
+			break;
+		}
+	}
+	spin_unlock(&e->chain_lock);
+	/* only the owner touches its chain's tasks: no lock needed for them */
 	if (!chain || chain->n == RXE_DB_CHAIN || !rxe_get(task->qp))
 		return false;
 	chain->task[chain->n++] = task;
@@ -639,6 +742,8 @@ static struct rxe_db_engine *rxe_db_engine_get(struct rxe_dev *rxe)
 		goto out;
 	}
 	spin_lock_init(&e->lock);
+	spin_lock_init(&e->chain_lock);
+	INIT_LIST_HEAD(&e->chains);
 	INIT_LIST_HEAD(&e->armed);
 	INIT_LIST_HEAD(&e->peers);
 	hrtimer_setup(&e->peer_timer, rxe_db_peer_timer, CLOCK_MONOTONIC,
@@ -739,10 +844,12 @@ void rxe_db_engine_detach(struct rxe_qp *qp)
  *
  * A CPU producer kicks when it read RXE_DB_NEED_WAKEUP after ringing: the
  * engine does not poll the slot. Arm it again and wake the engine if it
- * sleeps, so that the next rings need no kick; take the ring out of the
- * slot and judge it here, as the engine would (on a staged QP only a ring
- * releases WQEs, never the kick itself); then run the QP's send task in the
- * caller's context, which is the producer's own (db_inline), or queue it.
+ * sleeps, so that the next rings need no kick, unless the engine has just
+ * yielded its CPU to other tasks; take the ring out of the slot and judge
+ * it here, as the engine would (on a staged QP only a ring releases WQEs,
+ * never the kick itself); then run the QP's send path in the caller's
+ * context, which is the producer's own, with the tasks it causes on the
+ * engine's devices (db_inline), or queue it.
  *
  * Context: process context, the POST_SEND system call.
  *
@@ -753,9 +860,11 @@ bool rxe_db_kick(struct rxe_qp *qp)
 {
 	struct rxe_dev *rxe = to_rdev(qp->ibqp.device);
 	struct rxe_qp_db *db = qp->db;
+	struct rxe_db_chain chain;
 	struct rxe_db_ring ring;
 	struct rxe_db_engine *e;
 	bool wake, taken = false;
+	ktime_t now;
 	u32 val;
 
 	if (!db)
@@ -763,9 +872,12 @@ bool rxe_db_kick(struct rxe_qp *qp)
 
 	rxe_counter_inc(rxe, RXE_CNT_DB_KICKS);
 	e = rxe->db_engine;
+	now = ktime_get();
 	spin_lock_bh(&e->lock);
-	if (READ_ONCE(rxe_db_mode) != RXE_DB_MODE_OFF)
-		rxe_db_arm(e, db, ktime_get());
+	/* a thread that yielded its CPU lets producers kick for a while */
+	if (READ_ONCE(rxe_db_mode) != RXE_DB_MODE_OFF &&
+	    !ktime_before(now, e->kick_only_until))
+		rxe_db_arm(e, db, now);
 	val = rxe_db_take(db->slot);
 	if (val != RXE_DB_IDLE)
 		taken = rxe_db_judge(db, val, &ring);
@@ -778,11 +890,17 @@ bool rxe_db_kick(struct rxe_qp *qp)
 		rxe_db_account(&ring);
 		rxe_put(ring.qp);
 	}
-	/* the send path runs whatever the ring was: a kick means "look" */
-	if (READ_ONCE(rxe_db_inline))
+	/*
+	 * The send path runs whatever the ring was: a kick means "look". It
+	 * runs here, in the producer's time slice, with what it causes.
+	 */
+	if (READ_ONCE(rxe_db_inline)) {
+		rxe_db_chain_begin(e, &chain);
 		rxe_run_task(&qp->send_task);
-	else
+		rxe_db_chain_end(e, &chain);
+	} else {
 		rxe_sched_task(&qp->send_task);
+	}
 	return true;
 }
 
