@@ -29,6 +29,10 @@
  *                       at byte OFF of the buffer: a peer rings a doorbell
  *   detach              drop that attachment
  *   direction FD        map directions against a write-only entry
+ *   umem FD KIND        register dma-buf umems of the fake ib_device (a
+ *                       hardware importer: its DMA device maps the buffer)
+ *                       with each kind of access: mapped in the direction
+ *                       the access needs, or refused by a write-only entry
  *   remap KIND          invalidate without revoke; re-map and re-vmap succeed
  *   remove KIND         the driver removes the entry (QP destroy)
  *   disassociate        rdma_user_mmap_disassociate()
@@ -53,6 +57,7 @@
 #include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
 #include <linux/vmalloc.h>
+#include <rdma/ib_umem.h>
 #include <rdma/ib_verbs.h>
 #include <rdma/ib_p2p_mmap.h>
 
@@ -695,6 +700,83 @@ static int ptest_cmd_direction(int fd, int kind)
 	return ret;
 }
 
+/* As a hardware driver's dma-buf MR: stop DMA, then unmap. */
+static void ptest_umem_invalidate(struct dma_buf_attachment *attach)
+{
+	ib_umem_dmabuf_unmap_pages(attach->importer_priv);
+}
+
+static const struct dma_buf_attach_ops ptest_umem_ops = {
+	.allow_peer2peer = true,
+	.invalidate_mappings = ptest_umem_invalidate,
+};
+
+/*
+ * One dma-buf umem of the fake ib_device, as a hardware driver registers a
+ * dma-buf MR (ib_umem_dmabuf_get(), then ib_umem_dmabuf_map_pages() under
+ * the lock): it must map in @want, or be refused with @want_err.
+ */
+static int ptest_umem_one(int fd, int access, enum dma_data_direction want,
+			  int want_err)
+{
+	struct ib_umem_dmabuf *umem_dmabuf;
+	struct dma_buf *dmabuf;
+	struct scatterlist *sg;
+	size_t size, len = 0;
+	int i, ret;
+
+	dmabuf = dma_buf_get(fd);
+	if (IS_ERR(dmabuf))
+		return PTR_ERR(dmabuf);
+	size = dmabuf->size;
+	dma_buf_put(dmabuf);
+
+	umem_dmabuf = ib_umem_dmabuf_get(ptest.ibdev, 0, size, fd, access,
+					 &ptest_umem_ops);
+	if (IS_ERR(umem_dmabuf))
+		return ptest_expect(false, PTR_ERR(umem_dmabuf),
+				    "access %#x: umem: %ld", access,
+				    PTR_ERR(umem_dmabuf));
+	dma_resv_lock(umem_dmabuf->attach->dmabuf->resv, NULL);
+	ret = ib_umem_dmabuf_map_pages(umem_dmabuf);
+	if (want_err)
+		ret = ptest_expect(ret == want_err, -EIO,
+				   "access %#x: map %d, not %d", access, ret,
+				   want_err);
+	else if (!ptest_expect(!ret, ret, "access %#x: map %d", access, ret)) {
+		for_each_sgtable_dma_sg(umem_dmabuf->sgt, sg, i)
+			len += sg_dma_len(sg);
+		ret = ptest_expect(umem_dmabuf->dir == want && len == size,
+				   -EIO,
+				   "access %#x: direction %d (not %d), %zu of %zu bytes",
+				   access, umem_dmabuf->dir, want, len, size);
+	}
+	dma_resv_unlock(umem_dmabuf->attach->dmabuf->resv);
+	ib_umem_release(&umem_dmabuf->umem);
+	return ret;
+}
+
+/*
+ * The direction of a hardware importer's dma-buf MR follows its access
+ * (core patch "RDMA/umem: Map dma-bufs in the direction the MR's access
+ * needs"). A write-only entry takes a remote-write MR, write-only, and
+ * refuses every MR that may be read from outside or not written.
+ */
+static int ptest_cmd_umem(int fd, int kind)
+{
+	const int wo = IB_ACCESS_LOCAL_WRITE | IB_ACCESS_REMOTE_WRITE;
+	const int rw = wo | IB_ACCESS_REMOTE_READ;
+	const int atomic = wo | IB_ACCESS_REMOTE_ATOMIC;
+	int err = kind == KIND_VMALLOC || kind == KIND_BAR_WC ? -EACCES : 0;
+
+	return ptest_umem_one(fd, wo, err ? DMA_FROM_DEVICE : DMA_BIDIRECTIONAL,
+			      0) ?:
+	       ptest_umem_one(fd, rw, DMA_BIDIRECTIONAL, err) ?:
+	       ptest_umem_one(fd, atomic, DMA_BIDIRECTIONAL, err) ?:
+	       ptest_umem_one(fd, IB_ACCESS_REMOTE_READ, DMA_TO_DEVICE, err) ?:
+	       ptest_umem_one(fd, 0, DMA_TO_DEVICE, err);
+}
+
 /* A peer's ring: one aligned 32-bit store through the importer's vmap. */
 static int ptest_cmd_write(int kind, int off, u32 val)
 {
@@ -901,6 +983,9 @@ static ssize_t ptest_ctl_write(struct file *file, const char __user *ubuf,
 		ret = 0;
 	} else if (!strcmp(name, "direction") && b >= 0 && b < KIND_PLAIN) {
 		ret = ptest_cmd_direction(a, b);
+		snprintf(arg, sizeof(arg), "%d", b);
+	} else if (!strcmp(name, "umem") && b >= 0 && b <= KIND_VMALLOC) {
+		ret = ptest_cmd_umem(a, b);
 		snprintf(arg, sizeof(arg), "%d", b);
 	} else if (!strcmp(name, "hold") && b >= 0 && b <= KIND_VMALLOC) {
 		ret = ptest_cmd_hold(a, b);

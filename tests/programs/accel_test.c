@@ -18,6 +18,12 @@
  *                            `rdma link del DEV`: it stops with ENODEV, the
  *                            context is told, no late write lands, and an
  *                            edu DMA to the stale IOVA faults in the IOMMU
+ *   accel_test unplug        the accelerator's PCI function is unbound from
+ *                            its driver while edu rings a doorbell export:
+ *                            the program stops with ENODEV, the importer is
+ *                            detached from the dma-buf, no ring lands after
+ *                            it, the exporter's revocation (QP destroy)
+ *                            works; then the function is bound again
  *   accel_test isolation     two processes' contexts cannot reach each
  *                            other's attachments
  *   accel_test cycles N      N attach/run/revoke cycles leave nothing behind
@@ -27,11 +33,10 @@
  *   accel_test bench N       (bench/accel) JSON: N page rings by the CPU
  *                            against N store rings by the accelerator
  *
- * The rxe QP is made with the raw helpers of rxe_db.h (a doorbell QP whose
- * slot a peer rings: RXE_CREATE_QP_DOORBELL_PEER), because the provider on
- * this branch does not create doorbell QPs yet; the WQE templates the
- * accelerator copies are written by raw_qp_post_write() into a scratch
- * queue.
+ * The demo (put) makes its QP through libibverbs and the ibv_peer_* verbs,
+ * as an application does. The other parts still make theirs with the raw
+ * helpers of rxe_db_bench.h (RXE_CREATE_QP_DOORBELL_PEER) and write their
+ * WQE templates with raw_qp_post_write() into a scratch queue.
  */
 
 #include <fcntl.h>
@@ -238,8 +243,8 @@ struct target {
 	void *page2;		/* a second mapping of the page, for the poison check */
 };
 
-static void target_open_flags(struct target *t, const char *dev, int max_wr,
-			      int flags)
+/* A peer doorbell QP alone on its page, the page exported and mapped again. */
+static void target_open(struct target *t, const char *dev, int max_wr)
 {
 	int err;
 
@@ -247,7 +252,8 @@ static void target_open_flags(struct target *t, const char *dev, int max_wr,
 	t->cq = ibv_create_cq(t->d.v.ctx, 1024, NULL, NULL, 0);
 	if (!t->cq)
 		die("create cq");
-	err = raw_qp_create(&t->d, &t->q, t->cq, flags, max_wr,
+	err = raw_qp_create(&t->d, &t->q, t->cq, RXE_CREATE_QP_DOORBELL_PEER |
+			    RXE_CREATE_QP_DOORBELL_DEDICATED, max_wr,
 			    sizeof(struct rxe_create_qp_resp));
 	if (err)
 		die("create doorbell qp: %s", strerror(err));
@@ -259,12 +265,6 @@ static void target_open_flags(struct target *t, const char *dev, int max_wr,
 			t->d.v.ctx->cmd_fd, t->q.db_offset);
 	if (t->page2 == MAP_FAILED)
 		die("mmap the doorbell page again: %s", strerror(errno));
-}
-
-static void target_open(struct target *t, const char *dev, int max_wr)
-{
-	target_open_flags(t, dev, max_wr, RXE_CREATE_QP_DOORBELL_PEER |
-			  RXE_CREATE_QP_DOORBELL_DEDICATED);
 }
 
 static void target_close(struct target *t)
@@ -697,6 +697,27 @@ static void revoke_setup(struct p2paccel **acc, int *evfd)
 		die("eventfd: %s", strerror(errno));
 }
 
+/*
+ * A doorbell QP of rxe0 whose page export @acc attached and edu rings (DMA
+ * engine) in a loop. Returns the poison word, seen through a mapping of
+ * the page: edu's rings land there, the control for the poison check.
+ */
+static volatile uint64_t *edu_ringing(struct p2paccel *acc, struct target *t,
+				      uint32_t *att, const char *what)
+{
+	volatile uint64_t *poison;
+
+	target_open(t, "rxe0", 16);
+	poison = (uint64_t *)((char *)t->page2 + POISON_OFF);
+	if (p2paccel_attach(acc, t->fd, att))
+		die("attach: %s", strerror(errno));
+	start_ringer(acc, *att, P2PACCEL_RING_DMA);
+	wait_rung(acc, *att);
+	check(*poison == (MARK | 7), "%s: edu's ring landed in the page (%#llx)",
+	      what, (unsigned long long)*poison);
+	return poison;
+}
+
 static void t_revoke_destroy(void)
 {
 	struct p2paccel *acc;
@@ -706,15 +727,7 @@ static void t_revoke_destroy(void)
 	int evfd, err, ret;
 
 	revoke_setup(&acc, &evfd);
-	target_open(&t, "rxe0", 16);
-	poison = (uint64_t *)((char *)t.page2 + POISON_OFF);
-	if (p2paccel_attach(acc, t.fd, &att))
-		die("attach: %s", strerror(errno));
-	/* edu's rings are seen through the page: the control for the poison check */
-	start_ringer(acc, att, P2PACCEL_RING_DMA);
-	wait_rung(acc, att);
-	check(*poison == (MARK | 7), "QP destroy: edu's ring landed in the page (%#llx)",
-	      (unsigned long long)*poison);
+	poison = edu_ringing(acc, &t, &att, "QP destroy");
 	err = raw_qp_destroy(&t.q);
 	check(!err, "QP destroyed while edu rings: %s", strerror(err));
 	memset(&t.q, 0, sizeof(t.q));
@@ -811,6 +824,110 @@ static void t_revoke_linkdel(const char *dev)
 	/* the device is gone: no clean teardown of t */
 	printf("# revoke-linkdel: %d tests, %d failed\n", tests, failed);
 	exit(failed ? 1 : 0);
+}
+
+/* ---- PCI unbind ---- */
+
+#define ACCEL_DRIVER "/sys/bus/pci/drivers/p2p_accel"
+
+/* The PCI address of /dev/p2p_accel0's function. */
+static void accel_bdf(char *bdf, size_t len)
+{
+	char path[256], *base;
+	ssize_t n;
+
+	n = readlink("/sys/class/misc/p2p_accel0/device", path, sizeof(path) - 1);
+	if (n < 0)
+		die("the accelerator's PCI function: %s", strerror(errno));
+	path[n] = 0;
+	base = strrchr(path, '/');
+	if (snprintf(bdf, len, "%s", base ? base + 1 : path) >= (int)len)
+		die("PCI address too long: %s", path);
+}
+
+/* Write @s to a sysfs file; returns 0 or the errno of the write. */
+static int sysfs_write(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = errno;
+	close(fd);
+	return ret;
+}
+
+/* Whether some dma-buf lists the device @bdf among its attachments. */
+static int attached_somewhere(const char *bdf)
+{
+	FILE *f = fopen("/sys/kernel/debug/dma_buf/bufinfo", "r");
+	char line[256];
+	int found = 0;
+
+	if (!f)
+		die("dma_buf bufinfo: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, bdf))
+			found = 1;
+	fclose(f);
+	return found;
+}
+
+static void t_unplug(void)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	volatile uint64_t *poison;
+	struct p2paccel_status st;
+	struct p2paccel *acc;
+	struct target t;
+	uint32_t att, att2;
+	char bdf[64];
+	int evfd, ret, err, i;
+
+	accel_bdf(bdf, sizeof(bdf));
+	revoke_setup(&acc, &evfd);
+	poison = edu_ringing(acc, &t, &att, "unbind");
+	check(attached_somewhere(bdf), "unbind: %s is attached to the doorbell's dma-buf",
+	      bdf);
+
+	/* the rdmap_bounded limit of the caller is the hang check */
+	ret = sysfs_write(ACCEL_DRIVER "/unbind", bdf);
+	check(!ret, "unbind %s while edu rings: %s", bdf, strerror(ret));
+	ret = p2paccel_wait(acc, 20000, &st, sizeof(st));
+	check(!ret && st.status == -ENODEV,
+	      "unbind: the program stopped with ENODEV (%s, status %d)",
+	      strerror(ret), st.status);
+	pfd.fd = p2paccel_fd(acc);
+	ret = poll(&pfd, 1, 5000);
+	check(ret == 1 && (pfd.revents & POLLHUP), "unbind: poll says POLLHUP (%#x)",
+	      pfd.revents);
+	ret = p2paccel_attach(acc, t.fd, &att2);
+	check(ret == ENODEV, "unbind: attaching now fails with ENODEV (%s)",
+	      strerror(ret));
+	check(!attached_somewhere(bdf), "unbind: %s is attached to no dma-buf", bdf);
+	/* longer than an edu DMA takes (about 100 ms): none lands any more */
+	*poison = POISON;
+	usleep(500000);
+	check(*poison == POISON, "unbind: no ring lands after it (%#llx)",
+	      (unsigned long long)*poison);
+
+	err = raw_qp_destroy(&t.q);
+	check(!err, "unbind: the exporter revokes its export after it (QP destroy: %s)",
+	      strerror(err));
+	memset(&t.q, 0, sizeof(t.q));
+	target_close(&t);
+	close(evfd);
+	p2paccel_close(acc);
+
+	/* the last file is closed: the function binds again as p2p_accel0 */
+	ret = sysfs_write(ACCEL_DRIVER "/bind", bdf);
+	check(!ret, "bind %s again: %s", bdf, strerror(ret));
+	for (i = 0; i < 50 && !(acc = p2paccel_open(NULL)); i++)
+		usleep(100000);
+	check(acc && has_dma_engine(acc), "/dev/p2p_accel0 is back, with edu DMA");
+	if (acc)
+		p2paccel_close(acc);
 }
 
 /* ---- isolation ---- */
@@ -986,47 +1103,122 @@ static void t_cycles(int n)
  * rings its doorbell after each (a staged QP sends only what a ring
  * released: docs/rxe-doorbell.md, Staged sends).
  */
+/*
+ * The demo. The QP is made the way an application makes it, through
+ * libibverbs and the peer verbs: ibv_peer_create_qp() staged (posting does
+ * not send, a ring releases) on a doorbell page of its own,
+ * ibv_peer_query_sq() (db_qp_try_create()) for the queue the accelerator
+ * posts into, ibv_peer_export_db() for the doorbell it rings; the WQE
+ * templates come from <infiniband/rxe_peer_wqe.h>.
+ */
 static void t_put(int n)
 {
 	struct p2paccel *acc = acc_open();
 	struct p2paccel_prog *prog = p2paccel_prog_new();
+	struct ibv_peer_db_dmabuf db = {};
+	struct p2paccel_sq_desc sqd = {};
 	struct p2paccel_status st;
 	struct p2paccel_reject rej;
+	struct rxe_peer_sq tsq;
+	struct rxe_send_wqe *w;
+	uint32_t tprod = 0, tcons = 0, cnt = 1, att, tbuf, fbuf;
+	size_t tsize;
 	struct ibv_wc wc;
-	struct target t;
-	struct poster p;
+	struct ibv_cq *cq;
+	struct vt_dev d;
+	struct db_qp q;
+	uint64_t *flag;
+	void *tmpl;
 	int ret, got, i;
 
-	target_open_flags(&t, "rxe0", 64, RXE_CREATE_QP_DOORBELL_STAGED |
-			  RXE_CREATE_QP_DOORBELL_DEDICATED);
-	memset(t.d.v.buf + 65536, 0, 8 * n);
-	poster_setup(acc, &t, prog, n, &p);
-	p2paccel_prog_wait(prog, p.fbuf, 0, 8, 1, ~0ULL, 10000000);
+	vt_dev_open(&d, "rxe0");
+	cq = ibv_create_cq(d.ctx, 2 * n + 16, NULL, NULL, 0);
+	if (!cq)
+		die("create cq: %s", strerror(errno));
+	ret = db_qp_try_create(&d, &q, cq, IBV_PEER_QP_STAGED |
+			       IBV_PEER_QP_DEDICATED_DB, 64);
+	if (ret)
+		die("ibv_peer_create_qp: %s", strerror(ret));
+	check((q.sq.flags & IBV_PEER_SQ_STAGED) &&
+	      (q.sq.flags & IBV_PEER_SQ_DEDICATED_DB) && q.sq.db,
+	      "put: ibv_peer_create_qp made a staged QP with a doorbell page of its own (flags %#x)",
+	      q.sq.flags);
+	db_qp_connect(&q);
+	ret = ibv_peer_export_db(q.v.qp, IBV_PEER_EXPORT_EXCLUSIVE, &db,
+				 sizeof(db));
+	if (ret)
+		die("ibv_peer_export_db: %s", strerror(ret));
+
+	/* n RDMA WRITE templates, one after the other: i writes word i */
+	while (cnt <= (uint32_t)n)
+		cnt <<= 1;
+	tsize = ((size_t)cnt * q.sq.wqe_size + 4095) & ~4095UL;
+	tmpl = aligned_alloc(4096, tsize);
+	if (!tmpl)
+		die("templates");
+	memset(tmpl, 0, tsize);
+	memset(d.buf + 65536, 0, 8 * n);
+	rxe_peer_sq_init(&tsq, tmpl, q.sq.wqe_size, cnt, &tprod, &tcons, NULL);
+	for (i = 0; i < n; i++) {
+		*(uint64_t *)(d.buf + 8 * i) = MARK | i;
+		w = rxe_peer_sq_next(&tsq);
+		rxe_peer_wqe_start(w, IBV_WR_RDMA_WRITE, i, IBV_SEND_SIGNALED);
+		rxe_peer_wqe_set_rdma(w, (uintptr_t)d.buf + 65536 + 8 * i,
+				      d.mr->rkey);
+		rxe_peer_wqe_add_sge(w, (uintptr_t)d.buf + 8 * i, 8, d.mr->lkey);
+		rxe_peer_sq_produce(&tsq, 1);
+	}
+
+	/* the QP's send queue, its doorbell and a flag, for the accelerator */
+	sqd.buf = q.sq.buf;
+	sqd.wqe_size = q.sq.wqe_size;
+	sqd.wqe_cnt = q.sq.wqe_cnt;
+	sqd.prod_index = q.sq.prod_index;
+	sqd.cons_index = q.sq.cons_index;
+	flag = aligned_alloc(4096, 4096);
+	if (!flag)
+		die("flag");
+	*flag = 0;
+	if (p2paccel_attach(acc, db.fd, &att) ||
+	    p2paccel_reg_buf(acc, tmpl, (size_t)n * q.sq.wqe_size, 0, &tbuf) ||
+	    p2paccel_reg_buf(acc, flag, 8, 0, &fbuf) ||
+	    p2paccel_prog_set_sq(acc, prog, &sqd, sizeof(sqd)))
+		die("set up the accelerator: %s", strerror(errno));
+	close(db.fd);	/* the accelerator's attachment holds the buffer */
+
+	p2paccel_prog_wait(prog, fbuf, 0, 8, 1, ~0ULL, 10000000);
 	i = p2paccel_prog_here(prog);
-	poster_post_ring(&t, prog, &p, n, P2PACCEL_RING_STORE);
+	p2paccel_prog_sq_post(prog, tbuf, 0, q.sq.wqe_size, n, 5000000);
+	p2paccel_prog_ring(prog, att, db.offset, 4, 0,
+			   P2PACCEL_RING_STORE | P2PACCEL_RING_SQ_PROD);
 	p2paccel_prog_loop(prog, i, n);
 	ret = p2paccel_submit(acc, prog, &rej, sizeof(rej));
 	check(!ret, "put: the program was accepted: %s (%s)", strerror(ret),
 	      p2paccel_reject_str(rej.reason));
 	usleep(100000);
-	got = ibv_poll_cq(t.cq, 1, &wc);
+	got = ibv_poll_cq(cq, 1, &wc);
 	check(got == 0, "put: nothing is sent before the flag");
-	__atomic_store_n(p.flag, 1, __ATOMIC_RELEASE);	/* all the CPU does */
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);	/* all the CPU does */
 	ret = p2paccel_wait(acc, 120000, &st, sizeof(st));
 	check(!ret && !st.status && st.rings == (uint64_t)n,
 	      "put: the accelerator built and rang %d writes (status %d, rings %llu)",
 	      n, st.status, (unsigned long long)st.rings);
-	got = wait_cq(t.cq, n, 30000, &wc);
+	got = wait_cq(cq, n, 30000, &wc);
 	check(got == n && wc.status == IBV_WC_SUCCESS,
 	      "put: %d writes completed (%d)", n, got);
 	for (i = 0; i < n; i++)
-		if (*(volatile uint64_t *)(t.d.v.buf + 65536 + 8 * i) != (MARK | i))
+		if (*(volatile uint64_t *)(d.buf + 65536 + 8 * i) != (MARK | i))
 			break;
 	check(i == n, "put: the remote data is all there (%d of %d)", i, n);
 	p2paccel_prog_free(acc, prog);
 	p2paccel_close(acc);
-	target_close(&t);
-	poster_free(&p);
+	ret = db_qp_destroy(&q);
+	if (ret)
+		die("destroy qp: %s", strerror(ret));
+	ibv_destroy_cq(cq);
+	vt_dev_close(&d);
+	free(tmpl);
+	free(flag);
 }
 
 /* ---- bench: the accelerator's store ring against the CPU's page ring ---- */
@@ -1144,6 +1336,8 @@ int main(int argc, char **argv)
 		t_revoke_kill();
 	else if (!strcmp(what, "revoke-linkdel") && argc > 2)
 		t_revoke_linkdel(argv[2]);
+	else if (!strcmp(what, "unplug"))
+		t_unplug();
 	else if (!strcmp(what, "isolation"))
 		t_isolation();
 	else if (!strcmp(what, "cycles") && argc > 2)
@@ -1154,7 +1348,8 @@ int main(int argc, char **argv)
 		t_bench(atoi(argv[2]));
 	else
 		die("usage: accel_test info|udmabuf|sends|reject|revoke-destroy|"
-		    "revoke-kill|revoke-linkdel DEV|isolation|cycles N|put N|bench N");
+		    "revoke-kill|revoke-linkdel DEV|unplug|isolation|cycles N|put N|"
+		    "bench N");
 	printf("# %s: %d tests, %d failed\n", what, tests, failed);
 	return failed ? 1 : 0;
 }

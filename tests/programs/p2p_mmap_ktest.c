@@ -463,6 +463,9 @@ static void scenario_rxe(const char *dev, const char *prog)
 			return;
 		/* the module's own importer: the move and the checks use it */
 		ctl_check("import %d %d", fd[k], k);
+		/* a hardware importer's dma-buf MRs: the direction of access */
+		if (k <= VMALLOC)
+			ctl_check("umem %d %d", fd[k], k);
 		snprintf(arg[k], sizeof(arg[k]), "%d:%d", k, fd[k]);
 	}
 

@@ -39,24 +39,6 @@ check(int ok, const char *fmt, ...)
 }
 
 /*
- * A known failure, tracked in an open issue: TAP's TODO directive. It is
- * reported (ok or not ok, with the reason) but does not fail the program.
- */
-static inline void __attribute__((format(printf, 3, 4)))
-check_todo(int ok, const char *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	printf("%sok %d - ", ok ? "" : "not ", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf(" # TODO %s\n", why);
-	fflush(stdout);
-}
-
-/*
  * Write one command to the test module's control file. Returns 0 or the
  * positive errno of the write (the module's verdict); a missing control
  * file (module not loaded) ends the program.

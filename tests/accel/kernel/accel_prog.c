@@ -80,6 +80,7 @@ struct accel_prog {
 	atomic_t abort;			/* 0, or the status to stop with */
 	bool finished;			/* results are final; set before done */
 	struct completion done;		/* the thread is gone */
+	bool reaped;			/* done was waited for; ctx->lock */
 	int status;
 	u32 failed_op;
 	u64 steps;
@@ -610,6 +611,20 @@ static int accel_prog_thread(void *data)
 	kthread_complete_and_exit(&prog->done, 0);
 }
 
+/*
+ * Wait until the program's thread is gone; ctx->lock held. The thread
+ * completes done once, and a wait consumes that: a second waiter (device
+ * removal cancels, then close cancels again) must not wait, or it waits
+ * forever.
+ */
+static void accel_prog_reap(struct accel_prog *prog)
+{
+	if (prog->reaped)
+		return;
+	wait_for_completion(&prog->done);
+	prog->reaped = true;
+}
+
 static bool accel_prog_finished(const struct accel_prog *prog)
 {
 	/* pairs with the release in accel_prog_thread(): results are final */
@@ -705,7 +720,7 @@ int accel_prog_submit(struct accel_ctx *ctx, struct p2p_accel_submit *req)
 		 * its program, the complete() in kthread_complete_and_exit():
 		 * wait for that before the program can be freed.
 		 */
-		wait_for_completion(&ctx->prog->done);
+		accel_prog_reap(ctx->prog);
 		accel_prog_put(ctx->prog);
 	}
 	ctx->prog = prog;
@@ -783,7 +798,7 @@ void accel_prog_cancel(struct accel_ctx *ctx, int why)
 	if (!prog)
 		return;
 	atomic_cmpxchg(&prog->abort, 0, why);
-	wait_for_completion(&prog->done);
+	accel_prog_reap(prog);
 }
 
 /* The context goes: the program was cancelled and waited for. */

@@ -9,8 +9,9 @@
 # refused; QP destroy, SIGKILL of the exporter and `rdma link del` revoke a
 # running program (ENODEV, no late write, a late edu DMA faults in the
 # IOMMU: the DMAR lines are allowed only inside the test's expectation
-# window); two processes are isolated; 100 attach/run/revoke cycles leave
-# nothing behind; the module unloads.
+# window); unbinding edu from p2p_accel while it rings stops the program
+# and detaches the importer; two processes are isolated; 100
+# attach/run/revoke cycles leave nothing behind; the module unloads.
 set -u
 . "$RDMAP_SRC/tests/vm/lib.sh"
 
@@ -70,6 +71,8 @@ ip link add dummy1 type dummy &&
 run revoke-linkdel rxe_acc
 ip link delete dummy1
 
+# PCI unbind of edu while it rings, then bound again for what follows
+run unplug
 run cycles 100
 
 stats=$(cat /sys/kernel/debug/p2p_accel/p2p_accel0/stats)

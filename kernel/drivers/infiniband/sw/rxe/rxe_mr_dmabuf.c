@@ -14,21 +14,24 @@
  *    which may also hand out I/O memory.
  * Accesses go through struct iosys_map, so both kinds of memory work.
  *
- * Access matching. The mapping is asked for in the direction the MR needs:
- * read and write when it may be written (DMA_TO_DEVICE when it may not).
- * An export that grants its peers writes only (a doorbell) refuses that; an
- * MR that asks for no remote read or atomic is then mapped write-only
- * (DMA_FROM_DEVICE) and every read through it fails: a local read (the MR
- * as a send or RDMA write source) completes with IB_WC_LOC_PROT_ERR. Remote
- * reads and atomics need IB_ACCESS_REMOTE_READ/_ATOMIC, which such an MR
- * cannot be registered with (-EACCES).
+ * Access matching. The mapping is asked for in the direction the core
+ * derived from the MR's access (umem_dmabuf->dir, as for hardware
+ * importers): read and write when it may be written, DMA_TO_DEVICE when it
+ * may not. An export that grants its peers writes only (a doorbell) refuses
+ * that; an MR that asks for no remote read or atomic is then mapped
+ * write-only (ib_umem_dmabuf_narrow_dir(): DMA_FROM_DEVICE) and every read
+ * through it fails: a local read (the MR as a send or RDMA write source)
+ * completes with IB_WC_LOC_PROT_ERR. Remote reads and atomics need
+ * IB_ACCESS_REMOTE_READ/_ATOMIC, which such an MR cannot be registered with
+ * (-EACCES).
  *
  * Lifetime and locking:
  *  - The MR owns the umem (a dma-buf reference and the attachment) from
  *    registration to rxe_mr_cleanup(). struct rxe_mr_dmabuf, the importer's
  *    state, hangs off umem_dmabuf->private; its mapping is read and changed
- *    only under the buffer's dma_resv lock. Its direction is set at
- *    registration, before the MR is visible, and never changes.
+ *    only under the buffer's dma_resv lock. The mapping's direction
+ *    (umem_dmabuf->dir) is settled at registration, before the MR is
+ *    visible, and never changes.
  *  - Every access holds the dma_resv lock while it touches the mapping.
  *    Exporters call invalidate_mappings with that lock held, so the callback
  *    never overlaps an access; it drops the mapping, and when it returns
@@ -57,14 +60,10 @@ MODULE_IMPORT_NS("DMA_BUF");
 /**
  * struct rxe_mr_dmabuf - importer state of a dma-buf MR (umem_dmabuf->private)
  * @map: CPU mapping of the whole buffer, or cleared; under the dma_resv lock
- * @dir: what the mapping grants, seen as a DMA direction of the importer:
- *	DMA_BIDIRECTIONAL, DMA_FROM_DEVICE (writes only) or DMA_TO_DEVICE
- *	(reads only); fixed at registration
  * @uverbs: @map is ib_uverbs_dmabuf_cpu_map()'s, not dma_buf_vmap()'s
  */
 struct rxe_mr_dmabuf {
 	struct iosys_map map;
-	enum dma_data_direction dir;
 	bool uverbs;
 };
 
@@ -95,16 +94,18 @@ static void rxe_mr_dmabuf_unmap(struct ib_umem_dmabuf *umem_dmabuf)
 	iosys_map_clear(&md->map);
 }
 
-/* Under the dma_resv lock, with no mapping: map the buffer for @dir. */
-static int rxe_mr_dmabuf_map(struct ib_umem_dmabuf *umem_dmabuf,
-			     enum dma_data_direction dir)
+/*
+ * Under the dma_resv lock, with no mapping: map the buffer in the direction
+ * of the umem.
+ */
+static int rxe_mr_dmabuf_map(struct ib_umem_dmabuf *umem_dmabuf)
 {
 	struct dma_buf_attachment *attach = umem_dmabuf->attach;
 	struct rxe_mr_dmabuf *md = umem_dmabuf->private;
 	long ret;
 	int err;
 
-	err = ib_uverbs_dmabuf_cpu_map(attach, dir, &md->map);
+	err = ib_uverbs_dmabuf_cpu_map(attach, umem_dmabuf->dir, &md->map);
 	md->uverbs = !err;
 	if (err == -EOPNOTSUPP)
 		err = dma_buf_vmap(attach->dmabuf, &md->map);
@@ -139,12 +140,15 @@ static const struct dma_buf_attach_ops rxe_mr_dmabuf_attach_ops = {
 	.invalidate_mappings = rxe_mr_dmabuf_invalidate,
 };
 
-/* Whether the MR's mapping grants @dir (a direction of rxe's accesses). */
+/*
+ * Whether the MR's mapping grants @dir (a direction of rxe's accesses); the
+ * direction is settled at registration, so no lock is needed.
+ */
 static bool rxe_mr_dmabuf_grants(struct rxe_mr *mr, enum dma_data_direction dir)
 {
-	struct rxe_mr_dmabuf *md = rxe_umem_dmabuf(mr)->private;
+	enum dma_data_direction mapped = rxe_umem_dmabuf(mr)->dir;
 
-	return md->dir == DMA_BIDIRECTIONAL || md->dir == dir;
+	return mapped == DMA_BIDIRECTIONAL || mapped == dir;
 }
 
 /*
@@ -160,7 +164,7 @@ static struct iosys_map *rxe_mr_dmabuf_lock(struct rxe_mr *mr)
 
 	dma_resv_lock(umem_dmabuf->attach->dmabuf->resv, NULL);
 	if (iosys_map_is_null(&md->map)) {
-		err = rxe_mr_dmabuf_map(umem_dmabuf, md->dir);
+		err = rxe_mr_dmabuf_map(umem_dmabuf);
 		if (err) {
 			dma_resv_unlock(umem_dmabuf->attach->dmabuf->resv);
 			rxe_dbg_mr(mr, "dma-buf cannot be mapped again, err = %d\n",
@@ -338,25 +342,20 @@ enum resp_states rxe_mr_dmabuf_atomic_write(struct rxe_mr *mr, u64 iova,
 }
 
 /*
- * Map the buffer for the first time, in the direction the MR needs: read
- * and write if it may be written, read otherwise. An export that grants
- * peers writes only (a doorbell) refuses read and write; it still backs an
- * MR that asks for no remote read or atomic, as a write-only MR.
+ * Map the buffer for the first time, in the direction the core derived from
+ * the MR's access. An export that grants peers writes only (a doorbell)
+ * refuses read and write; it still backs an MR that asks for no remote read
+ * or atomic, as a write-only MR, the same fallback as for hardware importers
+ * (ib_umem_dmabuf_map_pages()).
  */
-static int rxe_mr_dmabuf_map_first(struct rxe_mr *mr, int access)
+static int rxe_mr_dmabuf_map_first(struct rxe_mr *mr)
 {
 	struct ib_umem_dmabuf *umem_dmabuf = rxe_umem_dmabuf(mr);
-	struct rxe_mr_dmabuf *md = umem_dmabuf->private;
-	bool writable = ib_access_writable(access);
 	int err;
 
-	md->dir = writable ? DMA_BIDIRECTIONAL : DMA_TO_DEVICE;
-	err = rxe_mr_dmabuf_map(umem_dmabuf, md->dir);
-	if (err == -EACCES && writable &&
-	    !(access & (IB_ACCESS_REMOTE_READ | IB_ACCESS_REMOTE_ATOMIC))) {
-		md->dir = DMA_FROM_DEVICE;
-		err = rxe_mr_dmabuf_map(umem_dmabuf, md->dir);
-	}
+	err = rxe_mr_dmabuf_map(umem_dmabuf);
+	if (err == -EACCES && ib_umem_dmabuf_narrow_dir(umem_dmabuf))
+		err = rxe_mr_dmabuf_map(umem_dmabuf);
 	return err;
 }
 
@@ -404,7 +403,7 @@ int rxe_mr_dmabuf_init(struct rxe_dev *rxe, u64 offset, u64 length, u64 iova,
 	resv = umem_dmabuf->attach->dmabuf->resv;
 	dma_resv_lock(resv, NULL);
 	umem_dmabuf->private = md;
-	err = rxe_mr_dmabuf_map_first(mr, access);
+	err = rxe_mr_dmabuf_map_first(mr);
 	if (err)
 		umem_dmabuf->private = NULL;
 	dma_resv_unlock(resv);
