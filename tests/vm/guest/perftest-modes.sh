@@ -4,18 +4,17 @@
 # libibverbs and provider (which ring through the page).
 # - every mode runs ib_write_lat, ib_send_lat and ib_write_bw for a few
 #   iterations, or is refused before it connects with what it needs;
-#   syscall always runs, page and nic (rung by rxe1, in the namespace
-#   "peer") wherever our rdma-core has the peer doorbell verbs; accel is
-#   refused here (no peer accelerator in this boot: its runs complete but
-#   hang at teardown, see docs/benchmarks.md); page and nic runs must move
-#   rxe0's db_rings;
+#   syscall always runs, page, nic (rung by rxe1, in the namespace "peer")
+#   and accel (rung by the peer accelerator: edu and p2p_accel.ko, no
+#   IOMMU, its store engine) wherever our rdma-core has the peer doorbell
+#   verbs; page, nic and accel runs must move rxe0's db_rings;
 # - each report is parsed: the text, and the JSON with a real parser,
 #   checked field by field against the text (tests/vm/perftest-parse);
 # - -D reports p50 <= p99 <= p99.9 from a non-empty sample, -a one JSON
 #   result per message size;
 # - bad --doorbell arguments fail with perftest's message.
 # Nothing here is timed: figures are the benchmark's (bench/doorbell).
-# vm-options: --timeout 900
+# vm-options: --timeout 900 --pci-switch edu
 . "$RDMAP_SRC/tests/vm/lib.sh"
 cd "$RDMAP_RESULTS" || exit 1
 fail=0
@@ -81,9 +80,17 @@ for t in ib_write_lat ib_send_lat; do
 	done
 done
 
+# The accelerator --doorbell=accel rings with (docs/accel-emulator.md).
+if insmod "$RDMAP_MODULES/tests/p2p_accel.ko" && [ -c /dev/p2p_accel0 ]; then
+	rdmap_ok "p2p_accel loaded: /dev/p2p_accel0"
+else
+	rdmap_fail "p2p_accel did not load"
+	fail=1
+fi
+
 # Every mode of every test: it runs, or is refused (rdmap_perftest_verdict).
-# A run rung through the doorbell page (by the CPU or rxe1) must move the
-# doorbell counters.
+# A run rung through the doorbell page (by the CPU, rxe1 or the
+# accelerator) must move the doorbell counters.
 for t in ib_write_lat ib_send_lat ib_write_bw; do
 	for mode in syscall page nic accel; do
 		name=$t-$mode
@@ -173,6 +180,16 @@ if "$ours/ib_write_lat" --help 2>&1 | grep -q -- "--doorbell=<mode>"; then
 	rdmap_ok "--help lists --doorbell"
 else
 	rdmap_fail "--help does not list --doorbell"
+	fail=1
+fi
+
+# Nothing of the accel runs holds the accelerator any more.
+rc=0
+rmmod p2p_accel || rc=$?
+if [ $rc = 0 ]; then
+	rdmap_ok "rmmod p2p_accel"
+else
+	rdmap_fail "rmmod p2p_accel (status $rc)"
 	fail=1
 fi
 exit $fail
