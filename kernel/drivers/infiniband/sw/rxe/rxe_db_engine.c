@@ -33,8 +33,9 @@
  * The thread runs the send path of a ring itself (db_inline): the QP's send
  * task, then the tasks that it causes on the engine's devices (the
  * responder of a loopback peer, the completer when the acknowledgment
- * comes back), one after the other; a kick runs the same in the caller.
- * See rxe_db_engine_defer() for why and for the bound.
+ * comes back), one after the other; a kick while the thread yields runs
+ * the same in the caller. See rxe_db_engine_defer() for why and for the
+ * bound.
  *
  * Slot memory is read and written only under the engine's lock and only
  * while the QP is attached, so detaching a QP is all it takes to make the
@@ -212,7 +213,7 @@ MODULE_PARM_DESC(db_poll_us,
 		 "Interval in microseconds of the engine's looks between db_spin_us and db_idle_us, 1..1000 [10]");
 module_param_named(db_inline, rxe_db_inline, bool, 0644);
 MODULE_PARM_DESC(db_inline,
-		 "Run a ring's send path, and the tasks it causes on the engine's devices, in the engine thread, and a kick's in the caller (Y), or queue all of it to rxe_wq (N) [Y]");
+		 "Run a ring's send path, and the tasks it causes on the engine's devices, in the engine thread, and, while the engine yields its CPU, a kick's in the caller (Y), or queue all of it to rxe_wq (N) [Y]");
 module_param_named(db_shared, rxe_db_shared, bool, 0444);
 MODULE_PARM_DESC(db_shared,
 		 "One engine thread for all rxe devices (Y) instead of one per device (N) [N]");
