@@ -58,11 +58,14 @@ run "proxy: a ring beyond the ring" "$bin/peer_proxy" rxe0 garbage
 log=$RDMAP_RESULTS/test_peer_db.log
 # The build tree is read-only in the guest: keep Python's caches out of it.
 export PYTHONDONTWRITEBYTECODE=1
+t0=$SECONDS
 rdmap_bounded 120 \
 	sh "$RDMAP_BUILD/rdma-core/build/bin/run_tests.py" --dev rxe0 -v \
 	tests.test_peer_db >"$log" 2>&1
 rc=$?
 cat "$log"
+# what it costs CI (printed, not asserted)
+echo "# test_peer_db.py with the runner: $((SECONDS - t0)) s"
 prc=0
 python3 - "$log" "$rc" <<'PY' || prc=$?
 import re
