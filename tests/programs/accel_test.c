@@ -40,9 +40,10 @@
  *                            against N store rings by the accelerator
  *
  * The demo (put) and proxy make their QPs through libibverbs and the
- * ibv_peer_* verbs, as an application does. The other parts still make theirs with the raw
- * helpers of rxe_db_bench.h (RXE_CREATE_QP_DOORBELL_PEER) and write their
- * WQE templates with raw_qp_post_write() into a scratch queue.
+ * ibv_peer_* verbs, as an application does. The other parts still make
+ * theirs with the raw helpers of rxe_db_bench.h
+ * (RXE_CREATE_QP_DOORBELL_PEER) and write their WQE templates with
+ * raw_qp_post_write() into a scratch queue.
  */
 
 #include <fcntl.h>
@@ -902,7 +903,8 @@ static void t_proxy(int n)
 	if (ret)
 		die("ibv_peer_export_db: %s", strerror(ret));
 	/* the CPU's view of what edu writes; it keeps the page, as edu does */
-	shadow = mmap(NULL, db.length, PROT_READ, MAP_SHARED, db.fd, 0);
+	shadow = mmap(NULL, db.length, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      db.fd, 0);
 	if (shadow == MAP_FAILED)
 		die("mmap the shadow doorbell: %s", strerror(errno));
 	poison = (volatile uint64_t *)((char *)shadow + POISON_OFF);
@@ -957,6 +959,8 @@ static void t_proxy(int n)
 	      strerror(ret));
 	if (!ret)
 		q.qp = NULL;
+	/* cleared after the destroy: what lands from now on is a late ring */
+	*poison = 0;
 	ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
 	if (ret)
 		die("query attach: %s", strerror(ret));
@@ -984,7 +988,8 @@ static void t_proxy(int n)
 	      "proxy: the attachment stays mapped and edu rings on (state %u, %llu rings after the destroy)",
 	      a.state, (unsigned long long)(a.rings - rings));
 	/* the page is alive while imported: edu's rings land, in no freed memory */
-	check(*poison == (MARK | 7), "proxy: edu's rings land in the orphaned page (%#llx)",
+	check(*poison == (MARK | 7),
+	      "proxy: edu's rings after the destroy land in the orphaned page (%#llx)",
 	      (unsigned long long)*poison);
 	ret = p2paccel_cancel(acc);
 	ret = ret ?: p2paccel_wait(acc, 10000, &st, sizeof(st));

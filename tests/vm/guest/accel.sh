@@ -10,9 +10,10 @@
 # running program (ENODEV, no late write, a late edu DMA faults in the
 # IOMMU: the DMAR lines are allowed only inside the test's expectation
 # window); edu rings libibverbs' CPU-proxy shadow doorbell by DMA (N rings,
-# N sends) and keeps it, unrevoked, past the QP's destroy; unbinding edu from p2p_accel while it rings stops the program
-# and detaches the importer; two processes are isolated; 100
-# attach/run/revoke cycles leave nothing behind; the module unloads.
+# N sends) and keeps it, unrevoked, past the QP's destroy; unbinding edu
+# from p2p_accel while it rings stops the program and detaches the
+# importer; two processes are isolated; 100 attach/run/revoke cycles leave
+# nothing behind; the module unloads.
 set -u
 . "$RDMAP_SRC/tests/vm/lib.sh"
 
