@@ -26,8 +26,9 @@
  *                            works; then the function is bound again
  *   accel_test proxy N       libibverbs' CPU proxy (IBV_PEER_QP_PROXY): edu
  *                            imports the shadow doorbell and rings it N
- *                            times by DMA: exactly N of N + 2 staged sends
- *                            go; the QP destroyed while edu rings: the
+ *                            times by DMA, N by store: exactly N sends go
+ *                            each time, 2 more stay staged; the QP
+ *                            destroyed while edu rings by DMA: the
  *                            shadow is not revoked (the checks say how
  *                            that differs from revoke-destroy)
  *   accel_test isolation     two processes' contexts cannot reach each
@@ -851,8 +852,9 @@ static void wait_landed(volatile uint64_t *word)
  * A QP whose doorbell libibverbs' CPU proxy stands in for, forced with
  * IBV_PEER_QP_PROXY (our rxe could ring directly; the proxy is what any
  * other provider gets): the accelerator imports the shadow doorbell's
- * dma-buf (ibv_peer_export_db()) and rings it by edu DMA, n times for
- * n + 2 staged sends. Then the QP is destroyed while edu rings the import.
+ * dma-buf (ibv_peer_export_db()) and rings it n times by edu DMA and n
+ * times by store, for 2n + 2 staged sends. Then the QP is destroyed while
+ * edu rings the import by DMA.
  * The shadow is a system-heap dma-buf, which has no revocation: the
  * accelerator is not told, its rings land in the orphaned page, which
  * stays allocated while imported, and reach no QP (docs/api.md, The CPU
@@ -861,7 +863,6 @@ static void wait_landed(volatile uint64_t *word)
  */
 static void t_proxy(int n)
 {
-	struct p2paccel_prog *prog = p2paccel_prog_new();
 	struct p2paccel_attach_attr a;
 	struct ibv_peer_db_caps caps;
 	struct ibv_peer_db_dmabuf db;
@@ -875,8 +876,8 @@ static void t_proxy(int n)
 	struct p2paccel *acc;
 	struct vt_dev d;
 	struct vt_qp q;
-	long long dma0;
-	int evfd, ret, got, i;
+	long long rings0;
+	int evfd, ret, got, i, k;
 	double end;
 
 	revoke_setup(&acc, &evfd);
@@ -895,7 +896,7 @@ static void t_proxy(int n)
 		die("ibv_peer_query_sq: %s", strerror(ret));
 	check((sq.flags & IBV_PEER_SQ_PROXY) && sq.db_width == 4 &&
 	      sq.db_value == IBV_PEER_DB_VALUE_PROD_INDEX &&
-	      sq.wqe_cnt > (uint32_t)n + 2,
+	      sq.wqe_cnt > 2 * (uint32_t)n + 2,
 	      "proxy: the shadow doorbell takes the 4-byte producer index of %u entries",
 	      sq.wqe_cnt);
 	mask = sq.wqe_cnt - 1;
@@ -918,38 +919,49 @@ static void t_proxy(int n)
 	      "proxy: the shadow doorbell is mapped for edu at IOVA %#llx",
 	      (unsigned long long)a.dma_addr);
 
-	/* n + 2 staged; edu rings n times, one more send each */
+	/*
+	 * 2n + 2 staged; edu rings n times by DMA, then n times by store
+	 * (through the vmap), one more send each ring
+	 */
 	prod0 = __atomic_load_n((uint32_t *)sq.prod_index, __ATOMIC_ACQUIRE);
-	memset(d.buf + 65536, 0, 8 * (n + 2));
-	for (i = 0; i < n + 2; i++) {
+	memset(d.buf + 65536, 0, 8 * (2 * n + 2));
+	for (i = 0; i < 2 * n + 2; i++) {
 		*(uint64_t *)(d.buf + 8 * i) = MARK | i;
 		ret = vt_post_write(&q, i, 8 * i, 65536 + 8 * i, 8);
 		if (ret)
 			die("stage send %d: %s", i, strerror(ret));
 	}
 	check(vt_wait_cq(q.cq, 1, 300, NULL) == 0,
-	      "proxy: %d staged sends wait for a ring", n + 2);
-	dma0 = DEV_STAT("dma_rings");
-	for (i = 1; i <= n; i++)
-		p2paccel_prog_ring(prog, att, db.offset, 4, (prod0 + i) & mask,
-				   P2PACCEL_RING_DMA);
-	ret = run_prog(acc, prog, 60000, &st);
-	p2paccel_prog_free(acc, prog);
-	check(!ret && st.rings == (uint64_t)n && DEV_STAT("dma_rings") == dma0 + n,
-	      "proxy: edu rang the shadow doorbell %d times by DMA (status %d, rings %llu)",
-	      n, ret, (unsigned long long)st.rings);
-	last = le32toh(shadow[db.offset / 4]);
-	check(last == ((prod0 + n) & mask), "proxy: edu's last ring is in the shadow (%u)",
-	      last);
-	got = vt_wait_cq(q.cq, n, 20000, NULL);
-	got += vt_wait_cq(q.cq, 1, 500, NULL);
-	check(got == n, "proxy: %d rings gave exactly %d sends (%d)", n, n, got);
-	for (i = 0; i < n + 2; i++)
+	      "proxy: %d staged sends wait for a ring", 2 * n + 2);
+	for (k = 0; k < 2; k++) {
+		uint32_t engine = k ? P2PACCEL_RING_STORE : P2PACCEL_RING_DMA;
+		const char *stat = k ? "store_rings" : "dma_rings";
+		const char *how = k ? "store" : "DMA";
+		struct p2paccel_prog *prog = p2paccel_prog_new();
+
+		rings0 = DEV_STAT(stat);
+		for (i = k * n + 1; i <= (k + 1) * n; i++)
+			p2paccel_prog_ring(prog, att, db.offset, 4,
+					   (prod0 + i) & mask, engine);
+		ret = run_prog(acc, prog, 60000, &st);
+		p2paccel_prog_free(acc, prog);
+		check(!ret && st.rings == (uint64_t)n && DEV_STAT(stat) == rings0 + n,
+		      "proxy: edu rang the shadow doorbell %d times by %s (status %d, rings %llu)",
+		      n, how, ret, (unsigned long long)st.rings);
+		last = le32toh(shadow[db.offset / 4]);
+		check(last == ((prod0 + (k + 1) * n) & mask),
+		      "proxy: the last %s ring is in the shadow (%u)", how, last);
+		got = vt_wait_cq(q.cq, n, 20000, NULL);
+		got += vt_wait_cq(q.cq, 1, 500, NULL);
+		check(got == n, "proxy: %d %s rings gave exactly %d sends (%d)", n,
+		      how, n, got);
+	}
+	for (i = 0; i < 2 * n + 2; i++)
 		if (*(volatile uint64_t *)(d.buf + 65536 + 8 * i) !=
-		    (i < n ? (MARK | i) : 0))
+		    (i < 2 * n ? (MARK | i) : 0))
 			break;
-	check(i == n + 2, "proxy: the %d rung writes arrived, the 2 unrung did not (%d)",
-	      n, i);
+	check(i == 2 * n + 2,
+	      "proxy: the %d rung writes arrived, the 2 unrung did not (%d)", 2 * n, i);
 
 	/* the QP goes while edu rings an unused word of its shadow page */
 	start_ringer(acc, att, P2PACCEL_RING_DMA);
@@ -997,13 +1009,13 @@ static void t_proxy(int n)
 	      strerror(ret), st.status);
 
 	/* a ring that would release the 2 staged sends reaches no QP */
-	ret = ring_once(acc, att, db.offset, 4, (prod0 + n + 2) & mask,
+	ret = ring_once(acc, att, db.offset, 4, (prod0 + 2 * n + 2) & mask,
 			P2PACCEL_RING_DMA);
 	last = le32toh(shadow[db.offset / 4]);
-	check(!ret && last == ((prod0 + n + 2) & mask),
+	check(!ret && last == ((prod0 + 2 * n + 2) & mask),
 	      "proxy: a ring after the destroy lands in the shadow (%d, %u)", ret, last);
 	check(vt_wait_cq(q.cq, 1, 500, NULL) == 0 &&
-	      *(volatile uint64_t *)(d.buf + 65536 + 8 * n) == 0,
+	      *(volatile uint64_t *)(d.buf + 65536 + 16 * n) == 0,
 	      "proxy: and sends nothing: the staged sends went with the QP");
 
 	ret = p2paccel_detach(acc, att);
