@@ -24,6 +24,13 @@
  *                            detached from the dma-buf, no ring lands after
  *                            it, the exporter's revocation (QP destroy)
  *                            works; then the function is bound again
+ *   accel_test proxy N       libibverbs' CPU proxy (IBV_PEER_QP_PROXY): edu
+ *                            imports the shadow doorbell and rings it N
+ *                            times by DMA, N by store: exactly N sends go
+ *                            each time, 2 more stay staged; the QP
+ *                            destroyed while edu rings by DMA: the
+ *                            shadow is not revoked (the checks say how
+ *                            that differs from revoke-destroy)
  *   accel_test isolation     two processes' contexts cannot reach each
  *                            other's attachments
  *   accel_test cycles N      N attach/run/revoke cycles leave nothing behind
@@ -33,10 +40,11 @@
  *   accel_test bench N       (bench/accel) JSON: N page rings by the CPU
  *                            against N store rings by the accelerator
  *
- * The demo (put) makes its QP through libibverbs and the ibv_peer_* verbs,
- * as an application does. The other parts still make theirs with the raw
- * helpers of rxe_db_bench.h (RXE_CREATE_QP_DOORBELL_PEER) and write their
- * WQE templates with raw_qp_post_write() into a scratch queue.
+ * The demo (put) and proxy make their QPs through libibverbs and the
+ * ibv_peer_* verbs, as an application does. The other parts still make
+ * theirs with the raw helpers of rxe_db_bench.h
+ * (RXE_CREATE_QP_DOORBELL_PEER) and write their WQE templates with
+ * raw_qp_post_write() into a scratch queue.
  */
 
 #include <fcntl.h>
@@ -826,6 +834,202 @@ static void t_revoke_linkdel(const char *dev)
 	exit(failed ? 1 : 0);
 }
 
+/* ---- the CPU proxy's shadow doorbell ---- */
+
+/* Wait until edu's ringer (start_ringer()) has landed in @word. */
+static void wait_landed(volatile uint64_t *word)
+{
+	double end = now_us() + 20e6;
+
+	while (*word != (MARK | 7))
+		if (now_us() > end)
+			die("the ringer never landed");
+		else
+			usleep(10000);
+}
+
+/*
+ * A QP whose doorbell libibverbs' CPU proxy stands in for, forced with
+ * IBV_PEER_QP_PROXY (our rxe could ring directly; the proxy is what any
+ * other provider gets): the accelerator imports the shadow doorbell's
+ * dma-buf (ibv_peer_export_db()) and rings it n times by edu DMA and n
+ * times by store, for 2n + 2 staged sends. Then the QP is destroyed while
+ * edu rings the import by DMA.
+ * The shadow is a system-heap dma-buf, which has no revocation: the
+ * accelerator is not told, its rings land in the orphaned page, which
+ * stays allocated while imported, and reach no QP (docs/api.md, The CPU
+ * proxy, Teardown). Each difference from a real doorbell (revoke-destroy)
+ * is checked, so that a change of it shows.
+ */
+static void t_proxy(int n)
+{
+	struct p2paccel_attach_attr a;
+	struct ibv_peer_db_caps caps;
+	struct ibv_peer_db_dmabuf db;
+	struct ibv_peer_sq_attr sq;
+	struct pollfd pfd = { .events = POLLPRI };
+	struct p2paccel_status st;
+	volatile uint64_t *poison;
+	volatile uint32_t *shadow;
+	uint64_t handles = 0, cnt = 0, rings;
+	uint32_t att, prod0, last, mask;
+	struct p2paccel *acc;
+	struct vt_dev d;
+	struct vt_qp q;
+	long long rings0;
+	int evfd, ret, got, i, k;
+	double end;
+
+	revoke_setup(&acc, &evfd);
+	vt_dev_open(&d, "rxe0");
+	ret = vt_qp_create(&d, &q, IBV_PEER_QP_STAGED | IBV_PEER_QP_PROXY, 64);
+	if (ret)
+		die("ibv_peer_create_qp(IBV_PEER_QP_PROXY): %s", strerror(ret));
+	vt_qp_connect(&q);
+	ret = ibv_peer_probe_db(q.qp, NULL, &caps, sizeof(caps));
+	check(!ret && caps.method == IBV_PEER_DB_METHOD_PROXY &&
+	      caps.backing == IBV_PEER_DB_BACKING_HOST,
+	      "proxy: the probe says %s, in host memory (%s)",
+	      ibv_peer_db_method_str(caps.method), strerror(ret));
+	ret = ibv_peer_query_sq(q.qp, &sq, sizeof(sq));
+	if (ret)
+		die("ibv_peer_query_sq: %s", strerror(ret));
+	check((sq.flags & IBV_PEER_SQ_PROXY) && sq.db_width == 4 &&
+	      sq.db_value == IBV_PEER_DB_VALUE_PROD_INDEX &&
+	      sq.wqe_cnt > 2 * (uint32_t)n + 2,
+	      "proxy: the shadow doorbell takes the 4-byte producer index of %u entries",
+	      sq.wqe_cnt);
+	mask = sq.wqe_cnt - 1;
+	ret = ibv_peer_export_db(q.qp, IBV_PEER_EXPORT_EXCLUSIVE, &db, sizeof(db));
+	if (ret)
+		die("ibv_peer_export_db: %s", strerror(ret));
+	/* the CPU's view of what edu writes; it keeps the page, as edu does */
+	shadow = mmap(NULL, db.length, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      db.fd, 0);
+	if (shadow == MAP_FAILED)
+		die("mmap the shadow doorbell: %s", strerror(errno));
+	poison = (volatile uint64_t *)((char *)shadow + POISON_OFF);
+	ret = p2paccel_attach(acc, db.fd, &att);
+	if (ret)
+		die("the accelerator imports the shadow doorbell: %s", strerror(ret));
+	close(db.fd);
+	ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
+	check(!ret && a.state == P2PACCEL_ATTACH_MAPPED && a.dma_addr &&
+	      a.dma_addr < (1ULL << 28),
+	      "proxy: the shadow doorbell is mapped for edu at IOVA %#llx",
+	      (unsigned long long)a.dma_addr);
+
+	/*
+	 * 2n + 2 staged; edu rings n times by DMA, then n times by store
+	 * (through the vmap), one more send each ring
+	 */
+	prod0 = __atomic_load_n((uint32_t *)sq.prod_index, __ATOMIC_ACQUIRE);
+	memset(d.buf + 65536, 0, 8 * (2 * n + 2));
+	for (i = 0; i < 2 * n + 2; i++) {
+		*(uint64_t *)(d.buf + 8 * i) = MARK | i;
+		ret = vt_post_write(&q, i, 8 * i, 65536 + 8 * i, 8);
+		if (ret)
+			die("stage send %d: %s", i, strerror(ret));
+	}
+	check(vt_wait_cq(q.cq, 1, 300, NULL) == 0,
+	      "proxy: %d staged sends wait for a ring", 2 * n + 2);
+	for (k = 0; k < 2; k++) {
+		uint32_t engine = k ? P2PACCEL_RING_STORE : P2PACCEL_RING_DMA;
+		const char *stat = k ? "store_rings" : "dma_rings";
+		const char *how = k ? "store" : "DMA";
+		struct p2paccel_prog *prog = p2paccel_prog_new();
+
+		rings0 = DEV_STAT(stat);
+		for (i = k * n + 1; i <= (k + 1) * n; i++)
+			p2paccel_prog_ring(prog, att, db.offset, 4,
+					   (prod0 + i) & mask, engine);
+		ret = run_prog(acc, prog, 60000, &st);
+		p2paccel_prog_free(acc, prog);
+		check(!ret && st.rings == (uint64_t)n && DEV_STAT(stat) == rings0 + n,
+		      "proxy: edu rang the shadow doorbell %d times by %s (status %d, rings %llu)",
+		      n, how, ret, (unsigned long long)st.rings);
+		last = le32toh(shadow[db.offset / 4]);
+		check(last == ((prod0 + (k + 1) * n) & mask),
+		      "proxy: the last %s ring is in the shadow (%u)", how, last);
+		got = vt_wait_cq(q.cq, n, 20000, NULL);
+		got += vt_wait_cq(q.cq, 1, 500, NULL);
+		check(got == n, "proxy: %d %s rings gave exactly %d sends (%d)", n,
+		      how, n, got);
+	}
+	for (i = 0; i < 2 * n + 2; i++)
+		if (*(volatile uint64_t *)(d.buf + 65536 + 8 * i) !=
+		    (i < 2 * n ? (MARK | i) : 0))
+			break;
+	check(i == 2 * n + 2,
+	      "proxy: the %d rung writes arrived, the 2 unrung did not (%d)", 2 * n, i);
+
+	/* the QP goes while edu rings an unused word of its shadow page */
+	start_ringer(acc, att, P2PACCEL_RING_DMA);
+	wait_landed(poison);
+	ret = ibv_destroy_qp(q.qp);
+	check(!ret, "proxy: QP destroyed while edu rings its shadow doorbell: %s",
+	      strerror(ret));
+	if (!ret)
+		q.qp = NULL;
+	/* cleared after the destroy: what lands from now on is a late ring */
+	*poison = 0;
+	ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
+	if (ret)
+		die("query attach: %s", strerror(ret));
+	rings = a.rings;
+	/* unlike revoke-destroy: nobody tells the accelerator */
+	ret = p2paccel_wait(acc, 1000, &st, sizeof(st));
+	check(ret == ETIME, "proxy: not revoked: the program goes on (%s)",
+	      strerror(ret));
+	pfd.fd = p2paccel_fd(acc);
+	check(poll(&pfd, 1, 0) == 0, "proxy: not revoked: no POLLPRI");
+	check(read(evfd, &cnt, sizeof(cnt)) < 0 && errno == EAGAIN,
+	      "proxy: not revoked: the eventfd did not count");
+	ret = p2paccel_get_revoked(acc, &handles);
+	check(!ret && !handles, "proxy: not revoked: no handle reported (%#llx)",
+	      (unsigned long long)handles);
+	/* edu rings on: wait for a ring after the destroy, as wait_rung() */
+	end = now_us() + 20e6;
+	do {
+		ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
+		if (ret || a.rings > rings || a.state != P2PACCEL_ATTACH_MAPPED)
+			break;
+		usleep(10000);
+	} while (now_us() < end);
+	check(!ret && a.state == P2PACCEL_ATTACH_MAPPED && a.rings > rings,
+	      "proxy: the attachment stays mapped and edu rings on (state %u, %llu rings after the destroy)",
+	      a.state, (unsigned long long)(a.rings - rings));
+	/* the page is alive while imported: edu's rings land, in no freed memory */
+	check(*poison == (MARK | 7),
+	      "proxy: edu's rings after the destroy land in the orphaned page (%#llx)",
+	      (unsigned long long)*poison);
+	ret = p2paccel_cancel(acc);
+	ret = ret ?: p2paccel_wait(acc, 10000, &st, sizeof(st));
+	check(!ret && st.status == -ECANCELED, "proxy: the ringer cancelled (%s, %d)",
+	      strerror(ret), st.status);
+
+	/* a ring that would release the 2 staged sends reaches no QP */
+	ret = ring_once(acc, att, db.offset, 4, (prod0 + 2 * n + 2) & mask,
+			P2PACCEL_RING_DMA);
+	last = le32toh(shadow[db.offset / 4]);
+	check(!ret && last == ((prod0 + 2 * n + 2) & mask),
+	      "proxy: a ring after the destroy lands in the shadow (%d, %u)", ret, last);
+	check(vt_wait_cq(q.cq, 1, 500, NULL) == 0 &&
+	      *(volatile uint64_t *)(d.buf + 65536 + 16 * n) == 0,
+	      "proxy: and sends nothing: the staged sends went with the QP");
+
+	ret = p2paccel_detach(acc, att);
+	check(!ret, "proxy: the accelerator lets go of the orphaned page: %s",
+	      strerror(ret));
+	munmap((void *)shadow, db.length);
+	check(OBJ_STAT("attachments") == 0 && OBJ_STAT("vmaps") == 0,
+	      "proxy: no attachment or vmap left");
+	vt_qp_destroy(&q);
+	vt_dev_close(&d);
+	close(evfd);
+	p2paccel_close(acc);
+}
+
 /* ---- PCI unbind ---- */
 
 #define ACCEL_DRIVER "/sys/bus/pci/drivers/p2p_accel"
@@ -1338,6 +1542,8 @@ int main(int argc, char **argv)
 		t_revoke_linkdel(argv[2]);
 	else if (!strcmp(what, "unplug"))
 		t_unplug();
+	else if (!strcmp(what, "proxy") && argc > 2)
+		t_proxy(atoi(argv[2]));
 	else if (!strcmp(what, "isolation"))
 		t_isolation();
 	else if (!strcmp(what, "cycles") && argc > 2)
@@ -1348,8 +1554,8 @@ int main(int argc, char **argv)
 		t_bench(atoi(argv[2]));
 	else
 		die("usage: accel_test info|udmabuf|sends|reject|revoke-destroy|"
-		    "revoke-kill|revoke-linkdel DEV|unplug|isolation|cycles N|put N|"
-		    "bench N");
+		    "revoke-kill|revoke-linkdel DEV|unplug|proxy N|isolation|"
+		    "cycles N|put N|bench N");
 	printf("# %s: %d tests, %d failed\n", what, tests, failed);
 	return failed ? 1 : 0;
 }

@@ -110,7 +110,8 @@ static inline void vt_dev_close(struct vt_dev *d)
 /*
  * Create the QP under test with its own CQ. peer_flags: enum
  * ibv_peer_qp_flags for ibv_peer_create_qp(), or VT_PLAIN_QP.
- * Returns 0 or an errno; the send ops of ibv_wr_*() are enabled.
+ * Returns 0 or an errno; the send ops of ibv_wr_*() are enabled, except
+ * on a CPU-proxy QP (IBV_PEER_QP_PROXY).
  */
 static inline int vt_qp_create(struct vt_dev *d, struct vt_qp *q,
 			       int peer_flags, uint32_t depth)
@@ -135,6 +136,9 @@ static inline int vt_qp_create(struct vt_dev *d, struct vt_qp *q,
 	if (peer_flags == VT_PLAIN_QP) {
 		q->qp = ibv_create_qp_ex(d->ctx, &ia);
 	} else {
+		/* the CPU proxy stages ibv_post_send() only, not ibv_wr_*() */
+		if (peer_flags & IBV_PEER_QP_PROXY)
+			ia.comp_mask &= ~IBV_QP_INIT_ATTR_SEND_OPS_FLAGS;
 		pa.flags = peer_flags;
 		q->qp = ibv_peer_create_qp(d->ctx, &ia, &pa, sizeof(pa));
 	}

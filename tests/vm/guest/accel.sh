@@ -9,9 +9,11 @@
 # refused; QP destroy, SIGKILL of the exporter and `rdma link del` revoke a
 # running program (ENODEV, no late write, a late edu DMA faults in the
 # IOMMU: the DMAR lines are allowed only inside the test's expectation
-# window); unbinding edu from p2p_accel while it rings stops the program
-# and detaches the importer; two processes are isolated; 100
-# attach/run/revoke cycles leave nothing behind; the module unloads.
+# window); edu rings libibverbs' CPU-proxy shadow doorbell by DMA (N rings,
+# N sends) and keeps it, unrevoked, past the QP's destroy; unbinding edu
+# from p2p_accel while it rings stops the program and detaches the
+# importer; two processes are isolated; 100 attach/run/revoke cycles leave
+# nothing behind; the module unloads.
 set -u
 . "$RDMAP_SRC/tests/vm/lib.sh"
 
@@ -60,6 +62,8 @@ run put 1000
 run reject
 run isolation
 run revoke-destroy
+# libibverbs' CPU proxy: edu rings a shadow doorbell (not revoked, docs/api.md)
+run proxy 4
 run revoke-kill
 
 # a device of its own to delete
