@@ -98,9 +98,10 @@ s_lat() {
 
 # Debian's own modules in this same boot: ours are unloaded, Debian's
 # ib_core, ib_uverbs and rdma_rxe loaded with modprobe, the kick paths
-# (writelat, lat) measured on them, and ours loaded again. Two boots differ
-# by up to 1.3x for the same binary on the same modules (TCG), more than
-# the differences that goals 1 and 5 are about; one boot does not.
+# (writelat, lat) measured on them, and ours loaded again. Two boots have
+# differed by 1.3x for the same binary on the same modules (TCG), more than
+# the differences that goals 1 and 5 are about; in one boot that part of
+# the noise is gone (perftest still varies between runs).
 s_stock() {
 	rdmap_delete_devices
 	rdmap_unload_modules || exit 1
