@@ -865,7 +865,7 @@ bool rxe_db_kick(struct rxe_qp *qp)
 	struct rxe_db_chain chain;
 	struct rxe_db_ring ring;
 	struct rxe_db_engine *e;
-	bool wake, polled, inline_chain, taken = false;
+	bool wake, polled, yielding, run_here, taken = false;
 	ktime_t now;
 	u32 val;
 
@@ -878,8 +878,8 @@ bool rxe_db_kick(struct rxe_qp *qp)
 	polled = READ_ONCE(rxe_db_mode) != RXE_DB_MODE_OFF;
 	spin_lock_bh(&e->lock);
 	/* a thread that yielded its CPU lets producers kick for a while */
-	inline_chain = polled && ktime_before(now, e->kick_only_until);
-	if (polled && !inline_chain)
+	yielding = polled && ktime_before(now, e->kick_only_until);
+	if (polled && !yielding)
 		rxe_db_arm(e, db, now);
 	val = rxe_db_take(db->slot);
 	if (val != RXE_DB_IDLE)
@@ -907,10 +907,9 @@ bool rxe_db_kick(struct rxe_qp *qp)
 	 * docs/rxe-doorbell.md). The count is the user's indices and only
 	 * picks one of two correct paths.
 	 */
-	if (inline_chain &&
-	    queue_count(qp->sq.queue, QUEUE_TYPE_FROM_CLIENT) > 1)
-		inline_chain = false;
-	if (inline_chain && READ_ONCE(rxe_db_inline)) {
+	run_here = yielding && READ_ONCE(rxe_db_inline) &&
+		   queue_count(qp->sq.queue, QUEUE_TYPE_FROM_CLIENT) <= 1;
+	if (run_here) {
 		rxe_db_chain_begin(e, &chain);
 		rxe_run_task(&qp->send_task);
 		rxe_db_chain_end(e, &chain);
