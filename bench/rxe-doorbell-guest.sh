@@ -96,6 +96,14 @@ s_lat() {
 	done
 }
 
+# use_modules ours|stock: swap the whole RDMA module set, with rxe0 and rxe1
+use_modules() {
+	rdmap_delete_devices
+	rdmap_unload_modules || exit 1
+	RDMAP_MODE=$1
+	rdmap_load_modules && rdmap_create_devices || exit 1
+}
+
 # Debian's own modules in this same boot: ours are unloaded, Debian's
 # ib_core, ib_uverbs and rdma_rxe loaded with modprobe, the kick paths
 # (writelat, lat) measured on them, and ours loaded again. Two boots have
@@ -103,20 +111,14 @@ s_lat() {
 # the differences that goals 1 and 5 are about; in one boot that part of
 # the noise is gone (perftest still varies between runs).
 s_stock() {
-	rdmap_delete_devices
-	rdmap_unload_modules || exit 1
-	RDMAP_MODE=stock
-	rdmap_load_modules && rdmap_create_devices || exit 1
+	use_modules stock
 	if [ -e "$params/db_mode" ]; then
 		echo "bench: the stock section loaded a doorbell rdma_rxe" >&2
 		exit 1
 	fi
 	s_writelat
 	s_lat
-	rdmap_delete_devices
-	rdmap_unload_modules || exit 1
-	RDMAP_MODE=ours
-	rdmap_load_modules && rdmap_create_devices || exit 1
+	use_modules ours
 	defaults
 }
 
