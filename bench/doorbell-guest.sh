@@ -3,17 +3,19 @@
 # on stdout for the host to show.
 #   doorbell-guest.sh BOOT REPS ITERS BW_ITERS
 # BOOT is
-#   stock  Debian's modules (tests/vm/run --stock): Debian's perftest on
-#          Debian's rdma-core and Debian's rxe, the reference;
-#   ours   our modules: Debian's perftest and rdma-core with doorbells off
-#          (db_mode=off), then every --doorbell mode of our perftest (nic
-#          rung by rxe1, accel by the peer accelerator, p2p_accel.ko on the
-#          boot's edu);
+#   loopback  one guest (tests/vm/run --no-setup), both module sets in
+#          turn: Debian's modules, with Debian's perftest on Debian's
+#          rdma-core and rxe (stock, the reference), then ours, with
+#          Debian's perftest and rdma-core with doorbells off (db_mode=off)
+#          and every --doorbell mode of our perftest (nic rung by rxe1,
+#          accel by the peer accelerator, p2p_accel.ko on the boot's edu);
 #   pair   two guests (tests/vm/run --pair --no-setup), server in a,
 #          client in b, across the link: Debian's modules first, then ours,
 #          the same cases as above with ib_write_lat and ib_write_bw.
 # Repetitions go round all cases in turn, so that a slow spell of the host
-# spreads over the cases instead of landing on one.
+# spreads over the cases instead of landing on one; in the loopback boot
+# the module sets take turns in every repetition too (a swap costs about
+# 20 s), and every ratio to stock comes from one boot.
 # A benchmark, not a test: it asserts nothing but that the runs complete.
 . "$RDMAP_SRC/tests/vm/lib.sh"
 boot=${1:?boot}
@@ -113,24 +115,34 @@ except ValueError:
     print(r)')"
 }
 
-# run_boot MODULES: every case and test of MODULES, REPS times round.
-run_boot() {
-	local modules=$1 c t rep i=0 total cases
+# run_rep MODULES REP I TOTAL: every case and test of MODULES once, as
+# repetition REP; runs are numbered from I + 1 of TOTAL.
+run_rep() {
+	local modules=$1 rep=$2 i=$3 total=$4 c t cases
 	cases_for "$modules"
-	total=$(($(echo "$cases" | wc -w) * ${#tests[@]} * reps))
-	for ((rep = 1; rep <= reps; rep++)); do
-		for c in $cases; do
-			for t in "${tests[@]}"; do
-				i=$((i + 1))
-				[ -n "${refused[$c]:-}" ] && continue
-				run_case "$modules" "$c" ${t% *} ${t#* } "$rep" "$i/$total" || return 1
-			done
+	for c in $cases; do
+		for t in "${tests[@]}"; do
+			i=$((i + 1))
+			[ -n "${refused[$c]:-}" ] && continue
+			run_case "$modules" "$c" ${t% *} ${t#* } "$rep" "$i/$total" || return 1
 		done
 	done
-	for c in $cases; do
-		[ -n "${refused[$c]:-}" ] && unset "refused[$c]"
+}
+
+# runs_of MODULES: how many runs a repetition of MODULES makes
+runs_of() {
+	local cases
+	cases_for "$1"
+	echo $(($(echo "$cases" | wc -w) * ${#tests[@]}))
+}
+
+# run_boot MODULES: every case and test of MODULES, REPS times round.
+run_boot() {
+	local modules=$1 rep n
+	n=$(runs_of "$modules")
+	for ((rep = 1; rep <= reps; rep++)); do
+		run_rep "$modules" "$rep" $(((rep - 1) * n)) $((reps * n)) || return 1
 	done
-	return 0
 }
 
 # The peer ring paths (issue 13): a peer rings a staged QP's exported
@@ -140,34 +152,37 @@ run_boot() {
 # CPU proxy forced; on Debian's, the proxy, with the CPU as the peer
 # through an mmap of its shadow dma-buf (our test module cannot load).
 # One JSON line per repetition: {"kind": "peer", ...}.
+# run_peer MODULES REP
 run_peer() {
-	local modules=$1 rep c mode res rc loaded=
+	local modules=$1 rep=$2 c mode res rc loaded=
 	if [ "$modules" = ours ] && insmod "$RDMAP_MODULES/tests/p2p_mmap_test.ko"; then
 		loaded=1
 	fi
-	for ((rep = 1; rep <= reps; rep++)); do
-		for c in peer-direct peer-proxy; do
-			mode=auto
-			[ "$c" = peer-proxy ] && mode=force
-			[ "$modules" = stock ] && [ "$c" = peer-direct ] && continue
-			res=$("$RDMAP_BUILD/tests/bin/peer_proxy" rxe0 lat "$iters" "$mode" 2>"peer-$c-$rep.err")
-			rc=$?
-			if [ $rc != 0 ]; then
-				echo "bench: peer_proxy lat $mode failed (exit $rc)" >&2
-				cat "peer-$c-$rep.err" >&2
-				[ -n "$loaded" ] && rmmod p2p_mmap_test
-				return 1
-			fi
-			echo "{\"kind\": \"peer\", \"boot\": \"$boot\", \"modules\": \"$modules\", \"case\": \"$c\", \"rep\": $rep, \"rounds\": $iters, \"result\": $res}" >>"$out"
-			progress "$boot boot: $c, rep $rep/$reps: $res"
-		done
+	for c in peer-direct peer-proxy; do
+		mode=auto
+		[ "$c" = peer-proxy ] && mode=force
+		[ "$modules" = stock ] && [ "$c" = peer-direct ] && continue
+		res=$("$RDMAP_BUILD/tests/bin/peer_proxy" rxe0 lat "$iters" "$mode" 2>"peer-$c-$rep.err")
+		rc=$?
+		if [ $rc != 0 ]; then
+			echo "bench: peer_proxy lat $mode failed (exit $rc)" >&2
+			cat "peer-$c-$rep.err" >&2
+			[ -n "$loaded" ] && rmmod p2p_mmap_test
+			return 1
+		fi
+		echo "{\"kind\": \"peer\", \"boot\": \"$boot\", \"modules\": \"$modules\", \"case\": \"$c\", \"rep\": $rep, \"rounds\": $iters, \"result\": $res}" >>"$out"
+		progress "$boot boot, $modules modules: $c, rep $rep/$reps: $res"
 	done
-	[ -n "$loaded" ] && rmmod p2p_mmap_test
+	# it holds our ib_uverbs: out before the module sets swap
+	[ -n "$loaded" ] && { rmmod p2p_mmap_test || return 1; }
 	return 0
 }
 
-# setup_modules MODULES: load them and create the devices (pair boots).
+# setup_modules MODULES: load them and create the devices, after taking
+# down whatever RDMA modules and devices there are.
 setup_modules() {
+	rdmap_delete_devices
+	rdmap_unload_modules || return 1
 	RDMAP_MODE=$1
 	export RDMAP_MODE
 	rdmap_load_modules && rdmap_create_devices || {
@@ -176,21 +191,39 @@ setup_modules() {
 	}
 }
 
+# run_loopback: REPS repetitions; in each, Debian's modules, then ours,
+# run every case once, then the peer paths.
+run_loopback() {
+	local rep modules i=0 total=0
+	for modules in stock ours; do
+		total=$((total + reps * $(runs_of "$modules")))
+	done
+	for ((rep = 1; rep <= reps; rep++)); do
+		for modules in stock ours; do
+			setup_modules "$modules" || return 1
+			progress "$boot boot, rep $rep/$reps, $modules modules: $(rdma link show rxe0/1)"
+			run_rep "$modules" "$rep" "$i" "$total" || return 1
+			i=$((i + $(runs_of "$modules")))
+			run_peer "$modules" "$rep" || return 1
+		done
+	done
+}
+
 rc=0
 case $boot in
-stock | ours)
-	progress "$boot boot: $(rdma link show rxe0/1)"
-	# --doorbell=accel's peer accelerator (edu: bench/doorbell boots ours
-	# with it); without it perftest refuses the mode and the row says why
+loopback)
+	# --doorbell=accel's peer accelerator (edu: bench/doorbell boots with
+	# it); without it perftest refuses the mode and the row says why. It
+	# needs no RDMA module, so it stays across the swaps.
 	accel=
-	if [ "$boot" = ours ] && [ -f "$RDMAP_MODULES/tests/p2p_accel.ko" ] &&
+	if [ -f "$RDMAP_MODULES/tests/p2p_accel.ko" ] &&
 		lspci -n 2>/dev/null | grep -q '1234:11e8' &&
 		insmod "$RDMAP_MODULES/tests/p2p_accel.ko"; then
 		accel=1
 	fi
-	run_boot "$boot" || rc=1
-	[ -n "$accel" ] && { rmmod p2p_accel || rc=1; }
-	[ "$rc" = 0 ] && { run_peer "$boot" || rc=1; } ;;
+	run_loopback || rc=1
+	rdmap_delete_devices
+	[ -n "$accel" ] && { rmmod p2p_accel || rc=1; } ;;
 pair)
 	for modules in stock ours; do
 		setup_modules "$modules" || { rc=1; break; }
