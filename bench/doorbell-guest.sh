@@ -178,14 +178,10 @@ run_peer() {
 	return 0
 }
 
-# setup_modules MODULES: load them and create the devices, after taking
-# down whatever RDMA modules and devices there are.
+# setup_modules MODULES: load them, and create the devices, in place of
+# whatever RDMA modules and devices there are.
 setup_modules() {
-	rdmap_delete_devices
-	rdmap_unload_modules || return 1
-	RDMAP_MODE=$1
-	export RDMAP_MODE
-	rdmap_load_modules && rdmap_create_devices || {
+	rdmap_use_modules "$1" || {
 		echo "bench: cannot set up the $1 modules" >&2
 		return 1
 	}

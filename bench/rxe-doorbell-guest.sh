@@ -96,14 +96,6 @@ s_lat() {
 	done
 }
 
-# use_modules ours|stock: swap the whole RDMA module set, with rxe0 and rxe1
-use_modules() {
-	rdmap_delete_devices
-	rdmap_unload_modules || exit 1
-	RDMAP_MODE=$1
-	rdmap_load_modules && rdmap_create_devices || exit 1
-}
-
 # Debian's own modules in this same boot: ours are unloaded, Debian's
 # ib_core, ib_uverbs and rdma_rxe loaded with modprobe, the kick paths
 # (writelat, lat) measured on them, and ours loaded again. Two boots have
@@ -111,14 +103,14 @@ use_modules() {
 # the differences that goals 1 and 5 are about; in one boot that part of
 # the noise is gone (perftest still varies between runs).
 s_stock() {
-	use_modules stock
+	rdmap_use_modules stock || exit 1
 	if [ -e "$params/db_mode" ]; then
 		echo "bench: the stock section loaded a doorbell rdma_rxe" >&2
 		exit 1
 	fi
 	s_writelat
 	s_lat
-	use_modules ours
+	rdmap_use_modules ours || exit 1
 	defaults
 }
 

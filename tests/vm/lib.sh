@@ -44,6 +44,17 @@ rdmap_load_modules() {
 	done
 }
 
+# rdmap_use_modules ours|stock: make that set of RDMA modules the loaded
+# one, with rxe0 and rxe1; whatever RDMA devices and modules there are
+# (either set) go first. For scripts that compare both sets in one boot.
+rdmap_use_modules() {
+	rdmap_delete_devices
+	rdmap_unload_modules || return 1
+	RDMAP_MODE=$1
+	export RDMAP_MODE
+	rdmap_load_modules && rdmap_create_devices
+}
+
 # Unload every loaded RDMA module, ours or Debian's: repeatedly remove
 # those nothing holds any more, until none is left.
 rdmap_unload_modules() {
