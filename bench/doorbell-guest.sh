@@ -191,15 +191,17 @@ setup_modules() {
 # run every case once, then the peer paths.
 run_loopback() {
 	local rep modules i=0 total=0
+	local -A n
 	for modules in stock ours; do
-		total=$((total + reps * $(runs_of "$modules")))
+		n[$modules]=$(runs_of "$modules")
+		total=$((total + reps * n[$modules]))
 	done
 	for ((rep = 1; rep <= reps; rep++)); do
 		for modules in stock ours; do
 			setup_modules "$modules" || return 1
 			progress "$boot boot, rep $rep/$reps, $modules modules: $(rdma link show rxe0/1)"
 			run_rep "$modules" "$rep" "$i" "$total" || return 1
-			i=$((i + $(runs_of "$modules")))
+			i=$((i + n[$modules]))
 			run_peer "$modules" "$rep" || return 1
 		done
 	done
