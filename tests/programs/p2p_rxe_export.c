@@ -8,12 +8,16 @@
  * export goes to two importers a user can reach: queued in vivid
  * (vb2-vmalloc, which vmaps it without attaching) and PRIME-imported into
  * vgem. Neither may keep the exporting process's exit, or its SIGKILL,
- * from finishing. Prints TAP; exits non-zero on failure.
+ * from finishing. Last, the uverbs core's shadow doorbell
+ * (UVERBS_OBJECT_SHADOW_DB) on rxe: bad mappings and exports are refused,
+ * a peer's write lands in the page, and destroying the object or closing
+ * the context revokes the importer. Prints TAP; exits non-zero on failure.
  *
  *   p2p_rxe_export         all of the above (vivid and vgem loaded)
- *   p2p_rxe_export hold    export, queue in vivid, import into vgem, print
- *                          "held" and wait to be killed (the script then
- *                          deletes the device or unloads rdma_rxe)
+ *   p2p_rxe_export hold    export, queue in vivid, import into vgem, also
+ *                          map and export a shadow doorbell, print "held"
+ *                          and wait to be killed (the script then deletes
+ *                          the device or unloads rdma_rxe)
  *
  * The offset given to ibv_cmd_export_dmabuf_fd() is the mmap offset in
  * bytes, as for mlx5dv_devx_uar_export_dmabuf_fd(). The QP comes from our
@@ -32,6 +36,8 @@
 #include <sys/wait.h>
 #include <drm/drm.h>
 #include <linux/videodev2.h>
+#include <rdma/ib_user_ioctl_cmds.h>
+#include <rdma/rdma_user_ioctl.h>
 #include "rxe_db.h"
 #include "p2p_test_tap.h"
 
@@ -339,15 +345,185 @@ static void importers_vs_exit(int kill_it)
 		waitpid(pid, NULL, 0);
 }
 
+/* ---- the core's shadow doorbell ---- */
+
+/*
+ * Raw UVERBS_OBJECT_SHADOW_DB calls. libibverbs allocates shadows inside
+ * ibv_peer_create_qp() for its CPU proxy and has no verb of its own for
+ * them; these forge what it never sends (unknown handles, a second
+ * destroy, bad mappings and exports of a destroyed shadow).
+ */
+static int shadow_ioctl(int cmd_fd, uint16_t method,
+			struct ib_uverbs_attr *attrs, unsigned int n)
+{
+	struct {
+		struct ib_uverbs_ioctl_hdr hdr;
+		struct ib_uverbs_attr attrs[3];
+	} buf = {
+		.hdr = {
+			.length = sizeof(buf.hdr) + n * sizeof(*attrs),
+			.object_id = UVERBS_OBJECT_SHADOW_DB,
+			.method_id = method,
+			.num_attrs = n,
+			/* uverbs checks it against the device's driver */
+			.driver_id = RDMA_DRIVER_RXE,
+		},
+	};
+
+	memcpy(buf.attrs, attrs, n * sizeof(*attrs));
+	if (ioctl(cmd_fd, RDMA_VERBS_IOCTL, &buf))
+		return errno;
+	/* the new object's handle comes back in its attribute */
+	memcpy(attrs, buf.attrs, n * sizeof(*attrs));
+	return 0;
+}
+
+struct shadow {
+	uint32_t handle;
+	uint64_t offset, length;
+};
+
+static int shadow_alloc(int cmd_fd, struct shadow *sh)
+{
+	struct ib_uverbs_attr a[3] = {
+		{ .attr_id = UVERBS_ATTR_SHADOW_DB_ALLOC_HANDLE },
+		{ .attr_id = UVERBS_ATTR_SHADOW_DB_ALLOC_MMAP_OFFSET,
+		  .len = sizeof(sh->offset), .data = (uintptr_t)&sh->offset },
+		{ .attr_id = UVERBS_ATTR_SHADOW_DB_ALLOC_MMAP_LENGTH,
+		  .len = sizeof(sh->length), .data = (uintptr_t)&sh->length },
+	};
+	int ret = shadow_ioctl(cmd_fd, UVERBS_METHOD_SHADOW_DB_ALLOC, a, 3);
+
+	sh->handle = a[0].data;
+	return ret;
+}
+
+static int shadow_destroy(int cmd_fd, uint32_t handle)
+{
+	struct ib_uverbs_attr a = {
+		.attr_id = UVERBS_ATTR_SHADOW_DB_DESTROY_HANDLE, .data = handle,
+	};
+
+	return shadow_ioctl(cmd_fd, UVERBS_METHOD_SHADOW_DB_DESTROY, &a, 1);
+}
+
+static void t_shadow(void)
+{
+	struct shadow sh, sh2;
+	struct vt_dev d;
+	volatile uint32_t *p;
+	void *q;
+	int fd, err, ret;
+
+	vt_dev_open(&d, "rxe0");
+	err = shadow_alloc(d.ctx->cmd_fd, &sh);
+	check(!err && sh.length == (uint64_t)page && !(sh.offset % page),
+	      "shadow: allocated, one page at offset %#llx: %s",
+	      (unsigned long long)sh.offset, strerror(err));
+	if (err) {
+		vt_dev_close(&d);
+		return;
+	}
+
+	q = mmap(NULL, page, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED,
+		 d.ctx->cmd_fd, sh.offset);
+	check(q == MAP_FAILED && errno == EPERM,
+	      "shadow: mmap with PROT_EXEC refused: %s",
+	      q == MAP_FAILED ? strerror(errno) : "mapped");
+	q = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 d.ctx->cmd_fd, sh.offset);
+	check(q == MAP_FAILED && errno == EINVAL,
+	      "shadow: mmap of two pages refused: %s",
+	      q == MAP_FAILED ? strerror(errno) : "mapped");
+	q = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+		 d.ctx->cmd_fd, sh.offset);
+	check(q == MAP_FAILED && errno == EINVAL,
+	      "shadow: private mmap refused: %s",
+	      q == MAP_FAILED ? strerror(errno) : "mapped");
+	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 d.ctx->cmd_fd, sh.offset);
+	check(p != MAP_FAILED && !p[0], "shadow: mapped, zeroed: %s",
+	      p == MAP_FAILED ? strerror(errno) : "ok");
+	if (p == MAP_FAILED)
+		die("mmap the shadow");
+
+	fd = ibv_cmd_export_dmabuf_fd(d.ctx, sh.offset);
+	check(fd >= 0 && lseek(fd, 0, SEEK_END) == page,
+	      "shadow: exported as a one-page dma-buf: %s",
+	      fd < 0 ? strerror(errno) : "ok");
+	ret = ibv_cmd_export_dmabuf_fd(d.ctx, sh.offset + 8);
+	check(ret < 0 && errno == EINVAL, "shadow: forged offset refused: %s",
+	      ret < 0 ? strerror(errno) : "exported");
+	if (fd < 0)
+		die("export the shadow");
+
+	err = p2p_test_ctl("attach %d", fd);
+	check(!err, "shadow: kernel importer attached (write-only): %s",
+	      strerror(err));
+	err = p2p_test_ctl("write %d %d %x", IMP_FOREIGN, 16, 0x5eed);
+	check(!err && p[4] == 0x5eed,
+	      "shadow: the importer's write is in the page (%s, %#x)",
+	      strerror(err), p[4]);
+
+	err = shadow_destroy(d.ctx->cmd_fd, sh.handle + 1000);
+	check(err == ENOENT, "shadow: destroying an unknown handle: %s",
+	      strerror(err));
+	err = shadow_destroy(d.ctx->cmd_fd, sh.handle);
+	check(!err, "shadow: destroyed: %s", strerror(err));
+	err = p2p_test_ctl("revoked %d shadow-destroy", IMP_FOREIGN);
+	check(!err, "shadow: destroying it revoked the importer: %s",
+	      strerror(err));
+	err = shadow_destroy(d.ctx->cmd_fd, sh.handle);
+	check(err == ENOENT, "shadow: a second destroy: %s", strerror(err));
+	ret = ibv_cmd_export_dmabuf_fd(d.ctx, sh.offset);
+	check(ret < 0 && errno == EINVAL,
+	      "shadow: no new export after the destroy: %s",
+	      ret < 0 ? strerror(errno) : "exported");
+	q = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 d.ctx->cmd_fd, sh.offset);
+	check(q == MAP_FAILED && errno == EINVAL,
+	      "shadow: no new mapping after the destroy: %s",
+	      q == MAP_FAILED ? strerror(errno) : "mapped");
+	/* the old mapping keeps its page until munmap, as a doorbell's does */
+	check(p[4] == 0x5eed, "shadow: the old mapping still reads the page");
+	munmap((void *)p, page);
+	close(fd);
+
+	/* a live shadow, exported and imported, goes with its context */
+	err = shadow_alloc(d.ctx->cmd_fd, &sh2);
+	fd = err ? -1 : ibv_cmd_export_dmabuf_fd(d.ctx, sh2.offset);
+	err = fd < 0 ? errno : p2p_test_ctl("attach %d", fd);
+	check(!err, "shadow: a second one exported and attached: %s",
+	      strerror(err));
+	vt_dev_close(&d);
+	err = p2p_test_ctl("revoked %d shadow-context-close", IMP_FOREIGN);
+	check(!err, "shadow: closing the context revoked the importer: %s",
+	      strerror(err));
+	if (fd >= 0)
+		close(fd);
+}
+
 static int hold(void)
 {
 	struct importers im;
 	struct exporter e;
+	struct shadow sh;
+	void *p;
+	int fd;
 
 	exporter_open(&e);
 	if (e.fd < 0)
 		die("export: %s", strerror(errno));
 	importers_take(&im, e.fd, "hold");
+	/* a live shadow, mapped and exported, for the device's removal */
+	fd = shadow_alloc(e.d.ctx->cmd_fd, &sh);
+	if (fd)
+		die("shadow: %s", strerror(fd));
+	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 e.d.ctx->cmd_fd, sh.offset);
+	fd = ibv_cmd_export_dmabuf_fd(e.d.ctx, sh.offset);
+	if (p == MAP_FAILED || fd < 0)
+		die("shadow: map or export: %s", strerror(errno));
 	printf("%s\n", im.vret ? "vivid failed" : "held");
 	fflush(stdout);
 	for (;;)
@@ -406,6 +582,7 @@ int main(int argc, char **argv)
 
 	importers_vs_exit(0);
 	importers_vs_exit(1);
+	t_shadow();
 
 	printf("1..%d\n", tests);
 	return failed ? 1 : 0;

@@ -55,6 +55,9 @@ enum rdma_p2p_backing { RDMA_P2P_NONE, RDMA_P2P_BAR, RDMA_P2P_HOST };
  * @backing: what the pages are
  * @peer_access: RDMA_P2P_PEER_* a dma-buf importer may use
  * @cache: caching of BAR mappings
+ * @core_owned: the core allocated the entry and its pages
+ *	(rdma_user_mmap_core_host_alloc()): the core, not the driver, maps
+ *	and frees it
  * @bar: BAR backing
  * @bar.provider: P2PDMA provider of the BAR, NULL when it has none
  * @bar.phys: CPU physical address of the first byte
@@ -64,6 +67,7 @@ struct rdma_user_mmap_p2p {
 	enum rdma_p2p_backing backing;
 	u32 peer_access;
 	enum rdma_p2p_cache cache;
+	bool core_owned;
 	union {
 		struct {
 			struct p2pdma_provider *provider;
@@ -98,6 +102,10 @@ int rdma_user_mmap_p2p_get_pfns(struct rdma_user_mmap_entry *entry,
 				struct p2pdma_provider **provider);
 struct page *rdma_user_mmap_p2p_page(const struct rdma_user_mmap_entry *entry,
 				     unsigned long idx);
+struct rdma_user_mmap_entry *
+rdma_user_mmap_core_host_alloc(struct ib_ucontext *ucontext, u32 peer_access);
+int rdma_user_mmap_core(struct ib_ucontext *ucontext,
+			struct vm_area_struct *vma);
 
 #else
 static inline int

@@ -363,3 +363,100 @@ bool rdma_user_mmap_entry_is_p2p(const struct rdma_user_mmap_entry *entry)
 	return entry && entry->p2p.backing != RDMA_P2P_NONE;
 }
 EXPORT_SYMBOL(rdma_user_mmap_entry_is_p2p);
+
+/**
+ * rdma_user_mmap_core_host_alloc() - Insert a host page that the core owns
+ * @ucontext: associated user context
+ * @peer_access: RDMA_P2P_PEER_* a dma-buf importer is granted
+ *
+ * For uverbs objects of the core that hand userspace a page of memory of
+ * their own, such as a shadow doorbell (uverbs_std_types_shadow_db.c): one
+ * zeroed page, charged to the caller's memory cgroup, inserted as with
+ * rdma_user_mmap_entry_insert_host(), so that userspace maps it and exports
+ * it as a revocable dma-buf like a driver's doorbell page. ib_uverbs_mmap()
+ * maps such an entry itself (rdma_user_mmap_core()) and the core frees it
+ * once the last reference is gone: the driver never sees it, in neither
+ * ops.mmap nor ops.mmap_free. So only devices whose driver takes every mmap
+ * offset from the mmap_xa, ib_device_ops.mmap_core_entries, may get them.
+ *
+ * The owner removes it with rdma_user_mmap_entry_remove(), which revokes its
+ * dma-buf exports.
+ *
+ * Return: the entry, or an ERR_PTR(): -EOPNOTSUPP when the device does not
+ * take core entries, -EINVAL, -ENOMEM.
+ */
+struct rdma_user_mmap_entry *
+rdma_user_mmap_core_host_alloc(struct ib_ucontext *ucontext, u32 peer_access)
+{
+	struct rdma_user_mmap_p2p p2p = {
+		.backing = RDMA_P2P_HOST,
+		.peer_access = peer_access,
+		.core_owned = true,
+	};
+	struct rdma_user_mmap_entry *entry;
+	struct page *page;
+	int ret;
+
+	if (!ucontext->device->ops.mmap_core_entries ||
+	    ucontext->device->ops.pgoff_to_mmap_entry)
+		return ERR_PTR(-EOPNOTSUPP);
+
+	entry = kzalloc_obj(*entry, GFP_KERNEL_ACCOUNT);
+	if (!entry)
+		return ERR_PTR(-ENOMEM);
+	page = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+	if (!page) {
+		kfree(entry);
+		return ERR_PTR(-ENOMEM);
+	}
+	p2p.kaddr = page_address(page);
+
+	ret = p2p_insert(ucontext, entry, PAGE_SIZE, &p2p, 0, U32_MAX);
+	if (ret) {
+		__free_page(page);
+		kfree(entry);
+		return ERR_PTR(ret);
+	}
+	return entry;
+}
+EXPORT_SYMBOL(rdma_user_mmap_core_host_alloc);
+
+/*
+ * The core's ops.mmap_free for its own entries, from
+ * rdma_user_mmap_entry_free() once nothing references the entry.
+ */
+void rdma_user_mmap_core_free(struct rdma_user_mmap_entry *entry)
+{
+	free_page((unsigned long)entry->p2p.kaddr);
+	kfree(entry);
+}
+
+/**
+ * rdma_user_mmap_core() - Map an entry the core owns
+ * @ucontext: associated user context
+ * @vma: the vma of the mmap() call
+ *
+ * Called by ib_uverbs_mmap() before the driver's ops.mmap, which must not
+ * see an entry of rdma_user_mmap_core_host_alloc().
+ *
+ * Context: under the disassociate_srcu, as the driver's ops.mmap.
+ * Return: -ENOENT when @vma's offset is no live core entry (the driver's
+ * ops.mmap decides), else what rdma_user_mmap_p2p() returns.
+ */
+int rdma_user_mmap_core(struct ib_ucontext *ucontext,
+			struct vm_area_struct *vma)
+{
+	struct rdma_user_mmap_entry *entry;
+	int ret;
+
+	entry = rdma_user_mmap_entry_get_pgoff(ucontext, vma->vm_pgoff);
+	if (!entry)
+		return -ENOENT;
+	if (entry->p2p.core_owned)
+		ret = rdma_user_mmap_p2p(ucontext, vma, entry);
+	else
+		ret = -ENOENT;
+	rdma_user_mmap_entry_put(entry);
+	return ret;
+}
+EXPORT_SYMBOL(rdma_user_mmap_core);
