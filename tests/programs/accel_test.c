@@ -24,13 +24,18 @@
  *                            detached from the dma-buf, no ring lands after
  *                            it, the exporter's revocation (QP destroy)
  *                            works; then the function is bound again
- *   accel_test proxy N       libibverbs' CPU proxy (IBV_PEER_QP_PROXY): edu
+ *   accel_test proxy N revoked|orphaned
+ *                            libibverbs' CPU proxy (IBV_PEER_QP_PROXY): edu
  *                            imports the shadow doorbell and rings it N
  *                            times by DMA, N by store: exactly N sends go
  *                            each time, 2 more stay staged; the QP
- *                            destroyed while edu rings by DMA: the
- *                            shadow is not revoked (the checks say how
- *                            that differs from revoke-destroy)
+ *                            destroyed while edu rings by DMA. revoked: the
+ *                            kernel's shadow (UVERBS_OBJECT_SHADOW_DB) is
+ *                            revoked as in revoke-destroy; orphaned: the
+ *                            heap's is not (the checks say how that
+ *                            differs from revoke-destroy)
+ *   accel_test proxy-kill    the kernel's shadow doorbell of a process that
+ *                            is killed is revoked, as in revoke-kill
  *   accel_test isolation     two processes' contexts cannot reach each
  *                            other's attachments
  *   accel_test cycles N      N attach/run/revoke cycles leave nothing behind
@@ -50,6 +55,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -756,8 +762,41 @@ static void t_revoke_destroy(void)
 	p2paccel_close(acc);
 }
 
-/* The exporter is another process; it sends its export and is killed. */
-static void t_revoke_kill(void)
+/* A doorbell export of a child process, kept open until it is killed. */
+static int export_raw_qp(void)
+{
+	static struct target t;
+
+	target_open(&t, "rxe0", 16);
+	return t.fd;
+}
+
+/* The CPU proxy's shadow doorbell, of a QP made through libibverbs. */
+static int export_proxy_qp(void)
+{
+	static struct vt_dev d;
+	static struct vt_qp q;
+	struct ibv_peer_db_dmabuf db;
+	int ret;
+
+	vt_dev_open(&d, "rxe0");
+	ret = vt_qp_create(&d, &q, IBV_PEER_QP_STAGED | IBV_PEER_QP_PROXY, 64);
+	if (ret)
+		die("ibv_peer_create_qp(IBV_PEER_QP_PROXY): %s", strerror(ret));
+	ret = ibv_peer_export_db(q.qp, IBV_PEER_EXPORT_EXCLUSIVE, &db, sizeof(db));
+	if (ret)
+		die("ibv_peer_export_db: %s", strerror(ret));
+	if (!(db.flags & IBV_PEER_DMABUF_REVOCABLE))
+		die("the proxy's shadow doorbell is not the kernel's (flags %#x)",
+		    db.flags);
+	return db.fd;
+}
+
+/*
+ * The exporter is another process; it sends its export (made by @export)
+ * and is killed.
+ */
+static void t_revoke_kill(int (*export)(void), const char *what)
 {
 	struct p2paccel *acc;
 	char c = 0, cbuf[CMSG_SPACE(sizeof(int))];
@@ -773,15 +812,15 @@ static void t_revoke_kill(void)
 		die("socketpair");
 	pid = fork();
 	if (!pid) {
-		struct target t;
+		int efd;
 
 		close(sv[0]);
-		target_open(&t, "rxe0", 16);
+		efd = export();
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &t.fd, sizeof(int));
+		memcpy(CMSG_DATA(cm), &efd, sizeof(int));
 		if (sendmsg(sv[1], &msg, 0) != 1)
 			_exit(2);
 		pause();
@@ -800,7 +839,7 @@ static void t_revoke_kill(void)
 	kill(pid, SIGKILL);
 	check(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status),
 	      "exporter killed while the accelerator rings");
-	check_revoked(acc, att, evfd, "exporter SIGKILL", NULL);
+	check_revoked(acc, att, evfd, what, NULL);
 	close(fd);
 	close(sv[0]);
 	close(evfd);
@@ -855,13 +894,15 @@ static void wait_landed(volatile uint64_t *word)
  * dma-buf (ibv_peer_export_db()) and rings it n times by edu DMA and n
  * times by store, for 2n + 2 staged sends. Then the QP is destroyed while
  * edu rings the import by DMA.
- * The shadow is a system-heap dma-buf, which has no revocation: the
- * accelerator is not told, its rings land in the orphaned page, which
- * stays allocated while imported, and reach no QP (docs/api.md, The CPU
- * proxy, Teardown). Each difference from a real doorbell (revoke-destroy)
- * is checked, so that a change of it shows.
+ * @kernel: the shadow is the kernel's (UVERBS_OBJECT_SHADOW_DB, on our
+ * kernel), revoked with the QP as a real doorbell is (revoke-destroy).
+ * Else it is a system-heap dma-buf (Debian's kernel), which has no
+ * revocation: the accelerator is not told, its rings land in the orphaned
+ * page, which stays allocated while imported, and reach no QP (docs/api.md,
+ * The CPU proxy, Teardown); each difference from a real doorbell is
+ * checked, so that a change of it shows.
  */
-static void t_proxy(int n)
+static void t_proxy(int n, bool kernel)
 {
 	struct p2paccel_attach_attr a;
 	struct ibv_peer_db_caps caps;
@@ -903,16 +944,28 @@ static void t_proxy(int n)
 	ret = ibv_peer_export_db(q.qp, IBV_PEER_EXPORT_EXCLUSIVE, &db, sizeof(db));
 	if (ret)
 		die("ibv_peer_export_db: %s", strerror(ret));
-	/* the CPU's view of what edu writes; it keeps the page, as edu does */
-	shadow = mmap(NULL, db.length, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      db.fd, 0);
-	if (shadow == MAP_FAILED)
-		die("mmap the shadow doorbell: %s", strerror(errno));
+	if (kernel) {
+		check(db.flags == (IBV_PEER_DMABUF_DEDICATED |
+				   IBV_PEER_DMABUF_WRITE_ONLY |
+				   IBV_PEER_DMABUF_REVOCABLE) && !db.offset,
+		      "proxy: the kernel's shadow doorbell: dedicated, write-only, revocable (flags %#x)",
+		      db.flags);
+		/* the proxy's own mapping: gone with the QP */
+		shadow = sq.db;
+	} else {
+		check(db.flags == IBV_PEER_DMABUF_DEDICATED && !db.offset,
+		      "proxy: a heap shadow doorbell: dedicated, not revocable (flags %#x)",
+		      db.flags);
+		/* the CPU's view of what edu writes; it keeps the page, as edu does */
+		shadow = mmap(NULL, db.length, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      db.fd, 0);
+		if (shadow == MAP_FAILED)
+			die("mmap the shadow doorbell: %s", strerror(errno));
+	}
 	poison = (volatile uint64_t *)((char *)shadow + POISON_OFF);
 	ret = p2paccel_attach(acc, db.fd, &att);
 	if (ret)
 		die("the accelerator imports the shadow doorbell: %s", strerror(ret));
-	close(db.fd);
 	ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
 	check(!ret && a.state == P2PACCEL_ATTACH_MAPPED && a.dma_addr &&
 	      a.dma_addr < (1ULL << 28),
@@ -971,6 +1024,22 @@ static void t_proxy(int n)
 	      strerror(ret));
 	if (!ret)
 		q.qp = NULL;
+	if (kernel) {
+		uint32_t att2;
+
+		/* as revoke-destroy; the page is not ours to look at any more */
+		check_revoked(acc, att, evfd, "proxy: QP destroy", NULL);
+		ret = p2paccel_attach(acc, db.fd, &att2);
+		check(ret == ENODEV, "proxy: attaching the revoked shadow fails with ENODEV (%s)",
+		      strerror(ret));
+		close(db.fd);
+		ret = p2paccel_detach(acc, att);
+		check(!ret, "proxy: the accelerator lets go of the revoked import: %s",
+		      strerror(ret));
+		check(OBJ_STAT("attachments") == 0 && OBJ_STAT("vmaps") == 0,
+		      "proxy: no attachment or vmap left");
+		goto out;
+	}
 	/* cleared after the destroy: what lands from now on is a late ring */
 	*poison = 0;
 	ret = p2paccel_query_attach(acc, att, &a, sizeof(a));
@@ -1022,8 +1091,10 @@ static void t_proxy(int n)
 	check(!ret, "proxy: the accelerator lets go of the orphaned page: %s",
 	      strerror(ret));
 	munmap((void *)shadow, db.length);
+	close(db.fd);
 	check(OBJ_STAT("attachments") == 0 && OBJ_STAT("vmaps") == 0,
 	      "proxy: no attachment or vmap left");
+out:
 	vt_qp_destroy(&q);
 	vt_dev_close(&d);
 	close(evfd);
@@ -1537,13 +1608,16 @@ int main(int argc, char **argv)
 	else if (!strcmp(what, "revoke-destroy"))
 		t_revoke_destroy();
 	else if (!strcmp(what, "revoke-kill"))
-		t_revoke_kill();
+		t_revoke_kill(export_raw_qp, "exporter SIGKILL");
+	else if (!strcmp(what, "proxy-kill"))
+		t_revoke_kill(export_proxy_qp, "proxy: exporter SIGKILL");
 	else if (!strcmp(what, "revoke-linkdel") && argc > 2)
 		t_revoke_linkdel(argv[2]);
 	else if (!strcmp(what, "unplug"))
 		t_unplug();
-	else if (!strcmp(what, "proxy") && argc > 2)
-		t_proxy(atoi(argv[2]));
+	else if (!strcmp(what, "proxy") && argc > 3 &&
+		 (!strcmp(argv[3], "revoked") || !strcmp(argv[3], "orphaned")))
+		t_proxy(atoi(argv[2]), !strcmp(argv[3], "revoked"));
 	else if (!strcmp(what, "isolation"))
 		t_isolation();
 	else if (!strcmp(what, "cycles") && argc > 2)
@@ -1554,7 +1628,8 @@ int main(int argc, char **argv)
 		t_bench(atoi(argv[2]));
 	else
 		die("usage: accel_test info|udmabuf|sends|reject|revoke-destroy|"
-		    "revoke-kill|revoke-linkdel DEV|unplug|proxy N|isolation|"
+		    "revoke-kill|revoke-linkdel DEV|unplug|proxy N revoked|orphaned|"
+		    "proxy-kill|isolation|"
 		    "cycles N|put N|bench N");
 	printf("# %s: %d tests, %d failed\n", what, tests, failed);
 	return failed ? 1 : 0;

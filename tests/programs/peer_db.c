@@ -408,7 +408,7 @@ static void t_flow(int rounds)
 	check(!err && x.fd >= 0 && x.length == (uint64_t)page_size &&
 	      lseek(x.fd, 0, SEEK_END) == page_size &&
 	      x.offset == ((uintptr_t)a.db & (page_size - 1)) &&
-	      x.flags == IBV_PEER_DMABUF_WRITE_ONLY,
+	      x.flags == (IBV_PEER_DMABUF_WRITE_ONLY | IBV_PEER_DMABUF_REVOCABLE),
 	      "export: fd %d, offset %" PRIu64 " of %" PRIu64 ", flags %#x: %s",
 	      x.fd, x.offset, x.length, x.flags, strerror(err));
 	if (err)

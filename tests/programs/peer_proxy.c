@@ -9,9 +9,12 @@
  *                                 inline data copied at post time; the
  *                                 probe reports METHOD (proxy|dma-buf)
  *   peer_proxy DEV teardown       threads end on QP destroy and context
- *                                 close; a ring after destroy reaches
- *                                 nothing; a fork child closes the context
- *                                 without waiting for a thread
+ *                                 close; QP destroy revokes the peer's
+ *                                 import of a kernel shadow, and a ring on
+ *                                 a heap shadow after it reaches nothing;
+ *                                 a fork child closes the context without
+ *                                 waiting for a thread or destroying the
+ *                                 parent's shadows
  *   peer_proxy DEV garbage        a ring beyond the ring moves the QP to
  *                                 error, its staged sends flush
  *   peer_proxy DEV lat N          N single-send rounds, peer ring to
@@ -21,7 +24,8 @@
  * doorbell pages), "force" asks for IBV_PEER_QP_PROXY. The peer is the
  * p2p_mmap_test kernel module when it is loaded (a dynamic dma-buf
  * importer that rings through its vmap), otherwise the CPU through an
- * mmap of the dma-buf (Debian's ib_core cannot load our test module).
+ * mmap of the dma-buf (Debian's ib_core cannot load our test module; its
+ * shadows are heap pages, whose dma-buf the CPU can map).
  */
 #include <endian.h>
 #include <inttypes.h>
@@ -313,14 +317,24 @@ static void t_teardown(const char *dev)
 	peer_ring(&p, prod_of(q.qp));
 	check(vt_wait_cq(q.cq, 4, 10000, NULL) == 4, "the parent's proxy still rings after the fork");
 
-	/* a ring after destroy reaches nothing; the other QP carries on */
+	/*
+	 * The QP goes. The kernel's shadow (UVERBS_OBJECT_SHADOW_DB) goes like
+	 * a doorbell: the peer's import is revoked. A heap shadow stays with
+	 * the peer: a ring after the destroy reaches nothing. The other QP
+	 * carries on.
+	 */
 	if (stage(&q, 10, 2))
 		die("post");
 	prod = prod_of(q.qp);
 	vt_qp_destroy(&q);
-	peer_ring(&p, prod);
-	peer_ring(&p, 0xdeadbeef);
-	check(threads() == base + 1, "QP destroyed, the peer rings its shadow: nothing breaks");
+	if (db.flags & IBV_PEER_DMABUF_REVOCABLE) {
+		check(p.module && !p2p_test_ctl("revoked %d proxy-qp-destroy", IMP_FOREIGN),
+		      "QP destroyed: the kernel's shadow revoked the peer's import");
+	} else {
+		peer_ring(&p, prod);
+		peer_ring(&p, 0xdeadbeef);
+	}
+	check(threads() == base + 1, "QP destroyed under the peer: nothing breaks");
 	if (stage(&q2, 0, 3))
 		die("post");
 	{

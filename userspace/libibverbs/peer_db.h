@@ -211,6 +211,12 @@ enum ibv_peer_dmabuf_flags {
 	IBV_PEER_DMABUF_DEDICATED	= 1 << 0,
 	/* peers may map it for writing (ringing) only */
 	IBV_PEER_DMABUF_WRITE_ONLY	= 1 << 1,
+	/*
+	 * the kernel revokes it when the doorbell goes (with the QP if
+	 * DEDICATED, else with the context): importers are told
+	 * (invalidate_mappings) and their access ends
+	 */
+	IBV_PEER_DMABUF_REVOCABLE	= 1 << 2,
 };
 
 struct ibv_peer_db_dmabuf {

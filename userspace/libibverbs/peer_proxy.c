@@ -7,9 +7,12 @@
  * a kernel without doorbell pages), the generic form of NVSHMEM's
  * cpu_host_memory NIC handler, DOCA's CPU proxy and NCCL GIN's proxy.
  *
- * - The peer gets a shadow doorbell: a page of host memory from the
- *   kernel's system dma-buf heap (rdma-core's dmabuf_heap.c), which any
- *   DMA-capable device imports and which the CPU can map.
+ * - The peer gets a shadow doorbell: a page of host memory that any
+ *   DMA-capable device imports as a dma-buf and the CPU maps. Where the
+ *   kernel offers it (UVERBS_OBJECT_SHADOW_DB), the page belongs to the
+ *   uverbs core and its dma-buf is revoked like the provider's doorbell
+ *   when the QP or the context goes; else it comes from the kernel's
+ *   system dma-buf heap (rdma-core's dmabuf_heap.c), which never revokes.
  * - ibv_post_send() on the QP stages: the context's post_send op is
  *   wrapped, and the WRs of a proxy QP are copied into a library ring
  *   instead of reaching the provider. The producer index of that ring is
@@ -33,18 +36,22 @@
  *   (the proxy thread) of one QP.
  * - proxy->thread_lock guards starting and stopping the thread; the
  *   thread runs while the context has proxy QPs.
- * - A dma-buf handed to a peer keeps the shadow page alive after the QP
- *   is gone; a late ring then writes a page no thread watches, and
- *   reaches no QP: as a retired rxe doorbell slot.
+ * - When the QP goes, a kernel shadow's dma-buf is revoked: the importer
+ *   is told and its mapping ends, as with the provider's doorbell. A heap
+ *   page handed to a peer stays alive instead; a late ring then writes a
+ *   page no thread watches, and reaches no QP: as a retired rxe doorbell
+ *   slot.
  * - fork: the child has no proxy thread; its proxies are marked dead so
  *   that destroying a QP or closing the context in the child never waits
- *   for a thread.
+ *   for a thread, and never destroys a kernel shadow, which is the
+ *   parent's.
  */
 
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -55,6 +62,8 @@
 #include <endian.h>
 
 #include <ccan/list.h>
+#include <infiniband/cmd_ioctl.h>
+#include <rdma/ib_user_ioctl_cmds.h>
 #include <infiniband/driver.h>
 #include <infiniband/dmabuf_heap.h>
 #include <infiniband/peer_db.h>
@@ -80,6 +89,7 @@ struct peer_proxy {
 	bool			running;	/* thread started, not joined */
 	bool			dead;		/* in a fork child: no thread */
 	atomic_bool		stop;
+	/* the system heap, for kernels without shadow doorbells, or NULL */
 	struct ibv_dmabuf_heap	*heap;
 	unsigned int		spin_us;
 	unsigned int		sleep_us;
@@ -114,6 +124,9 @@ struct peer_proxy_qp {
 	void			*page;		/* the shadow doorbell page */
 	size_t			page_size;
 	int			dmabuf_fd;
+	/* the page is a kernel UVERBS_OBJECT_SHADOW_DB: revoked on destroy */
+	bool			kernel_shadow;
+	uint32_t		shadow_handle;
 };
 
 static pthread_mutex_t proxies_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -468,15 +481,8 @@ static struct peer_proxy *proxy_get(struct ibv_context *context)
 	proxy = calloc(1, sizeof(*proxy));
 	if (!proxy)
 		return NULL;
+	/* only for kernels without shadow doorbells; see shadow_alloc() */
 	proxy->heap = ibv_dmabuf_heap_system_init();
-	if (!proxy->heap) {
-		verbs_err(verbs_get_ctx(context),
-			  "peer proxy: no system dma-buf heap (/dev/dma_heap/system): %s\n",
-			  strerror(errno));
-		free(proxy);
-		errno = EOPNOTSUPP;
-		return NULL;
-	}
 	proxy->context = context;
 	proxy->spin_us = env_us("IBV_PEER_PROXY_SPIN_US", PROXY_SPIN_US_DEFAULT);
 	proxy->sleep_us = env_us("IBV_PEER_PROXY_SLEEP_US", PROXY_SLEEP_US_DEFAULT);
@@ -505,10 +511,121 @@ static struct peer_proxy *proxy_get(struct ibv_context *context)
 	return proxy;
 }
 
+/* ---- the shadow doorbell page ---- */
+
+/*
+ * A shadow doorbell of the uverbs core (UVERBS_OBJECT_SHADOW_DB): mapped
+ * from the command fd, exported by UVERBS_METHOD_DMABUF_ALLOC as the
+ * providers export their doorbells. Returns 0 or an errno; EOPNOTSUPP and
+ * EPROTONOSUPPORT mean the kernel or the device has none.
+ */
+static int shadow_alloc_kernel(struct ibv_context *context,
+			       struct peer_proxy_qp *pq)
+{
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_SHADOW_DB,
+			       UVERBS_METHOD_SHADOW_DB_ALLOC, 3);
+	struct ib_uverbs_attr *handle;
+	uint64_t offset, length;
+	void *page;
+	int ret;
+
+	handle = fill_attr_out_obj(cmd, UVERBS_ATTR_SHADOW_DB_ALLOC_HANDLE);
+	fill_attr_out_ptr(cmd, UVERBS_ATTR_SHADOW_DB_ALLOC_MMAP_OFFSET, &offset);
+	fill_attr_out_ptr(cmd, UVERBS_ATTR_SHADOW_DB_ALLOC_MMAP_LENGTH, &length);
+	ret = execute_ioctl(context, cmd);
+	if (ret)
+		return ret;
+	pq->shadow_handle = read_attr_obj(UVERBS_ATTR_SHADOW_DB_ALLOC_HANDLE,
+					  handle);
+	pq->kernel_shadow = true;
+	pq->page_size = length;
+
+	page = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED,
+		    context->cmd_fd, offset);
+	if (page == MAP_FAILED)
+		return errno;
+	pq->page = page;
+	pq->dmabuf_fd = ibv_cmd_export_dmabuf_fd(context, offset);
+	if (pq->dmabuf_fd < 0)
+		return errno;
+	return 0;
+}
+
+static int shadow_destroy_kernel(struct ibv_context *context,
+				 uint32_t handle)
+{
+	DECLARE_COMMAND_BUFFER(cmd, UVERBS_OBJECT_SHADOW_DB,
+			       UVERBS_METHOD_SHADOW_DB_DESTROY, 1);
+
+	fill_attr_in_obj(cmd, UVERBS_ATTR_SHADOW_DB_DESTROY_HANDLE, handle);
+	return execute_ioctl(context, cmd);
+}
+
+/*
+ * The shadow doorbell of a new proxy QP: the kernel's, which revokes like
+ * a real doorbell, else a page of the system dma-buf heap.
+ */
+static int shadow_alloc(struct ibv_context *context, struct peer_proxy_qp *pq)
+{
+	struct verbs_context *vctx = verbs_get_ctx(context);
+	int ret;
+
+	ret = shadow_alloc_kernel(context, pq);
+	if (ret != EOPNOTSUPP && ret != EPROTONOSUPPORT) {
+		if (ret)
+			verbs_err(vctx, "peer proxy: cannot set up a kernel shadow doorbell: %s\n",
+				  strerror(ret));
+		return ret;
+	}
+	if (!pq->proxy->heap) {
+		verbs_err(vctx, "peer proxy: neither kernel shadow doorbells nor a system dma-buf heap (/dev/dma_heap/system)\n");
+		return EOPNOTSUPP;
+	}
+	pq->page_size = sysconf(_SC_PAGESIZE);
+	pq->page = ibv_dmabuf_heap_alloc(pq->proxy->heap, pq->page_size,
+					 &pq->dmabuf_fd);
+	if (!pq->page) {
+		ret = errno;
+		verbs_err(vctx, "peer proxy: cannot allocate a shadow doorbell: %s\n",
+			  strerror(ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* Revokes a kernel shadow's exports first: importers let go of the page. */
+static void shadow_free(struct peer_proxy_qp *pq)
+{
+	struct ibv_context *context = pq->proxy->context;
+	int ret;
+
+	if (!pq->kernel_shadow) {
+		if (pq->page)
+			ibv_dmabuf_heap_free(pq->page, pq->page_size,
+					     pq->dmabuf_fd);
+		return;
+	}
+	/*
+	 * A fork child shares the parent's uverbs objects: it lets go of its
+	 * copies of the mapping and the dma-buf only.
+	 */
+	ret = pq->proxy->dead ? 0 :
+		shadow_destroy_kernel(context, pq->shadow_handle);
+	if (ret)
+		/* the kernel destroys it with the context at the latest */
+		verbs_err(verbs_get_ctx(context),
+			  "peer proxy: destroying the shadow doorbell failed: %s\n",
+			  strerror(ret));
+	if (pq->page)
+		munmap(pq->page, pq->page_size);
+	if (pq->dmabuf_fd >= 0)
+		close(pq->dmabuf_fd);
+}
+
 static void free_qp(struct peer_proxy_qp *pq)
 {
-	if (pq->page)
-		ibv_dmabuf_heap_free(pq->page, pq->page_size, pq->dmabuf_fd);
+	if (pq->proxy)
+		shadow_free(pq);
 	pthread_mutex_destroy(&pq->lock);
 	free(pq->wrs);
 	free(pq->sges);
@@ -567,12 +684,9 @@ struct ibv_qp *peer_proxy_create_qp(struct ibv_context *context,
 		goto err;
 	pq->proxy = proxy;
 
-	pq->page_size = sysconf(_SC_PAGESIZE);
-	pq->page = ibv_dmabuf_heap_alloc(proxy->heap, pq->page_size,
-					 &pq->dmabuf_fd);
-	if (!pq->page) {
-		verbs_err(vctx, "peer proxy: cannot allocate a shadow doorbell: %s\n",
-			  strerror(errno));
+	ret = shadow_alloc(context, pq);
+	if (ret) {
+		errno = ret;
 		goto err;
 	}
 
@@ -681,7 +795,8 @@ void peer_proxy_close(struct ibv_context *context)
 	}
 	context->ops.post_send = proxy->post_send;
 	atomic_store(&priv->peer_proxy, NULL);
-	ibv_dmabuf_heap_destroy(proxy->heap);
+	if (proxy->heap)
+		ibv_dmabuf_heap_destroy(proxy->heap);
 	pthread_rwlock_destroy(&proxy->qps_lock);
 	pthread_mutex_destroy(&proxy->thread_lock);
 	free(proxy);
@@ -736,6 +851,10 @@ int peer_proxy_export_db(struct ibv_qp *qp, uint32_t flags,
 	dmabuf->length = pq->page_size;
 	/* a shadow page of its own: EXCLUSIVE holds */
 	dmabuf->flags = IBV_PEER_DMABUF_DEDICATED;
+	/* the kernel's shadow is write-only for peers, as rxe's doorbell */
+	if (pq->kernel_shadow)
+		dmabuf->flags |= IBV_PEER_DMABUF_WRITE_ONLY |
+				 IBV_PEER_DMABUF_REVOCABLE;
 	put_qp(pq);
 	return 0;
 }

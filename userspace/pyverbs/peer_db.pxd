@@ -50,6 +50,7 @@ cdef extern from 'infiniband/peer_db.h':
     cpdef enum ibv_peer_dmabuf_flags:
         IBV_PEER_DMABUF_DEDICATED
         IBV_PEER_DMABUF_WRITE_ONLY
+        IBV_PEER_DMABUF_REVOCABLE
 
     cpdef enum ibv_peer_kind:
         IBV_PEER_ANY_DEVICE

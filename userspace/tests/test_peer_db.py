@@ -132,8 +132,11 @@ class PeerDoorbellTest(RDMATestCase):
 
     def test_proxy(self):
         """
-        The CPU proxy, forced: the peer (here the CPU, through an mmap of the
-        exported dma-buf) rings the shadow doorbell.
+        The CPU proxy, forced: the peer (here the CPU) rings the shadow
+        doorbell, through an mmap of the exported dma-buf where it is a heap
+        page, or through the proxy's own mapping where it is the kernel's
+        (a uverbs export, write-only for peers and revoked with the QP, which
+        the CPU cannot mmap).
         """
         self.create_players(PeerRCResources,
                             peer_flags=p.IBV_PEER_QP_STAGED | p.IBV_PEER_QP_PROXY)
@@ -143,6 +146,15 @@ class PeerDoorbellTest(RDMATestCase):
         self.assertTrue(caps.comp_mask & p.IBV_PEER_DB_CAPS_MASK_PROXY_COST)
         self.assertGreater(caps.max_ring_delay_us, 0)
         db = self.client.qp.export_db()
+        self.assertTrue(db.flags & p.IBV_PEER_DMABUF_DEDICATED)
+        if db.flags & p.IBV_PEER_DMABUF_REVOCABLE:
+            self.assertTrue(db.flags & p.IBV_PEER_DMABUF_WRITE_ONLY)
+            os.close(db.fd)
+
+            def ring_mapped(sq, prod):
+                ctypes.c_uint32.from_address(sq.db).value = prod
+            self._stage_and_ring(ring_mapped)
+            return
         m = mmap.mmap(db.fd, db.length)
         os.close(db.fd)
 

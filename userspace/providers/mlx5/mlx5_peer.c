@@ -118,6 +118,8 @@ int mlx5_peer_export_db(struct ibv_qp *ibqp, uint32_t flags,
 	dmabuf->fd = fd;
 	dmabuf->offset = (uint8_t *)qp->bf->reg - (uint8_t *)qp->bf->uar;
 	dmabuf->length = sysconf(_SC_PAGESIZE);
+	/* a uverbs export: revoked with the UAR */
+	dmabuf->flags = IBV_PEER_DMABUF_REVOCABLE;
 	if (qp->bf->qp_dedicated)
 		dmabuf->flags |= IBV_PEER_DMABUF_DEDICATED;
 	return 0;

@@ -141,7 +141,7 @@ int rxe_peer_export_db(struct ibv_qp *ibqp, uint32_t flags,
 	dmabuf->offset = (uint64_t)qp->db.index * RXE_DB_SLOT_SIZE +
 			 offsetof(struct rxe_db_slot, sq_prod);
 	dmabuf->length = sysconf(_SC_PAGESIZE);
-	dmabuf->flags = IBV_PEER_DMABUF_WRITE_ONLY;
+	dmabuf->flags = IBV_PEER_DMABUF_WRITE_ONLY | IBV_PEER_DMABUF_REVOCABLE;
 	if (qp->db.flags & RXE_CREATE_QP_DOORBELL_DEDICATED)
 		dmabuf->flags |= IBV_PEER_DMABUF_DEDICATED;
 	return 0;
