@@ -16,6 +16,7 @@
 #include <linux/errno.h>
 #include <linux/types.h>
 
+struct ib_device;
 struct ib_ucontext;
 struct p2pdma_provider;
 struct page;
@@ -102,6 +103,7 @@ int rdma_user_mmap_p2p_get_pfns(struct rdma_user_mmap_entry *entry,
 				struct p2pdma_provider **provider);
 struct page *rdma_user_mmap_p2p_page(const struct rdma_user_mmap_entry *entry,
 				     unsigned long idx);
+bool rdma_user_mmap_core_supported(struct ib_device *device);
 struct rdma_user_mmap_entry *
 rdma_user_mmap_core_host_alloc(struct ib_ucontext *ucontext, u32 peer_access);
 int rdma_user_mmap_core(struct ib_ucontext *ucontext,

@@ -365,6 +365,24 @@ bool rdma_user_mmap_entry_is_p2p(const struct rdma_user_mmap_entry *entry)
 EXPORT_SYMBOL(rdma_user_mmap_entry_is_p2p);
 
 /**
+ * rdma_user_mmap_core_supported() - May the core add entries of its own?
+ * @device: the device whose contexts would get them
+ *
+ * Core entries share the driver's mmap offsets, so the driver must take
+ * every offset from the mmap_xa and decode none itself: it sets
+ * ib_device_ops.mmap_core_entries and has no ops.pgoff_to_mmap_entry.
+ *
+ * Return: true if rdma_user_mmap_core_host_alloc() may insert into the
+ * device's contexts.
+ */
+bool rdma_user_mmap_core_supported(struct ib_device *device)
+{
+	return device->ops.mmap_core_entries &&
+	       !device->ops.pgoff_to_mmap_entry;
+}
+EXPORT_SYMBOL(rdma_user_mmap_core_supported);
+
+/**
  * rdma_user_mmap_core_host_alloc() - Insert a host page that the core owns
  * @ucontext: associated user context
  * @peer_access: RDMA_P2P_PEER_* a dma-buf importer is granted
@@ -383,7 +401,7 @@ EXPORT_SYMBOL(rdma_user_mmap_entry_is_p2p);
  * dma-buf exports.
  *
  * Return: the entry, or an ERR_PTR(): -EOPNOTSUPP when the device does not
- * take core entries, -EINVAL, -ENOMEM.
+ * take core entries (rdma_user_mmap_core_supported()), -EINVAL, -ENOMEM.
  */
 struct rdma_user_mmap_entry *
 rdma_user_mmap_core_host_alloc(struct ib_ucontext *ucontext, u32 peer_access)
@@ -397,8 +415,7 @@ rdma_user_mmap_core_host_alloc(struct ib_ucontext *ucontext, u32 peer_access)
 	struct page *page;
 	int ret;
 
-	if (!ucontext->device->ops.mmap_core_entries ||
-	    ucontext->device->ops.pgoff_to_mmap_entry)
+	if (!rdma_user_mmap_core_supported(ucontext->device))
 		return ERR_PTR(-EOPNOTSUPP);
 
 	entry = kzalloc_obj(*entry, GFP_KERNEL_ACCOUNT);

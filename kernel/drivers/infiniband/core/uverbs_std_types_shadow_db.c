@@ -57,12 +57,6 @@ UVERBS_HANDLER(UVERBS_METHOD_SHADOW_DB_ALLOC)(struct uverbs_attr_bundle *attrs)
 			      &length, sizeof(length));
 }
 
-static bool uverbs_shadow_db_supported(struct ib_device *ib_dev)
-{
-	return ib_dev->ops.mmap_core_entries &&
-	       !ib_dev->ops.pgoff_to_mmap_entry;
-}
-
 DECLARE_UVERBS_NAMED_METHOD(UVERBS_METHOD_SHADOW_DB_ALLOC,
 			    UVERBS_ATTR_IDR(UVERBS_ATTR_SHADOW_DB_ALLOC_HANDLE,
 					    UVERBS_OBJECT_SHADOW_DB,
@@ -89,6 +83,6 @@ DECLARE_UVERBS_NAMED_OBJECT(UVERBS_OBJECT_SHADOW_DB,
 /* Devices whose mmap offsets the core may share (mmap_core_entries). */
 const struct uapi_definition uverbs_def_obj_shadow_db[] = {
 	UAPI_DEF_CHAIN_OBJ_TREE_NAMED(UVERBS_OBJECT_SHADOW_DB,
-				      UAPI_DEF_IS_OBJ_SUPPORTED(uverbs_shadow_db_supported)),
+				      UAPI_DEF_IS_OBJ_SUPPORTED(rdma_user_mmap_core_supported)),
 	{}
 };
