@@ -26,8 +26,8 @@
  *   IBV_PEER_PROXY_SLEEP_US). ibv_peer_probe_db() reports both.
  *
  * Lifetime and locking:
- * - proxies_lock guards the list of proxies (for fork) and the creation
- *   of a context's proxy.
+ * - proxies_lock guards the list of proxies (for fork), the creation of
+ *   a context's proxy and the opening of its heap.
  * - proxy->qps_lock (rwlock) guards proxy->qps: the thread and the
  *   post_send wrapper look up under the read lock, create and destroy
  *   change the list under the write lock. A QP taken out of the list is
@@ -89,7 +89,10 @@ struct peer_proxy {
 	bool			running;	/* thread started, not joined */
 	bool			dead;		/* in a fork child: no thread */
 	atomic_bool		stop;
-	/* the system heap, for kernels without shadow doorbells, or NULL */
+	/*
+	 * the system heap, opened on the first QP that gets no kernel shadow
+	 * doorbell (proxies_lock), or NULL
+	 */
 	struct ibv_dmabuf_heap	*heap;
 	unsigned int		spin_us;
 	unsigned int		sleep_us;
@@ -481,8 +484,6 @@ static struct peer_proxy *proxy_get(struct ibv_context *context)
 	proxy = calloc(1, sizeof(*proxy));
 	if (!proxy)
 		return NULL;
-	/* only for kernels without shadow doorbells; see shadow_alloc() */
-	proxy->heap = ibv_dmabuf_heap_system_init();
 	proxy->context = context;
 	proxy->spin_us = env_us("IBV_PEER_PROXY_SPIN_US", PROXY_SPIN_US_DEFAULT);
 	proxy->sleep_us = env_us("IBV_PEER_PROXY_SLEEP_US", PROXY_SLEEP_US_DEFAULT);
@@ -568,6 +569,8 @@ static int shadow_destroy_kernel(struct ibv_context *context,
 static int shadow_alloc(struct ibv_context *context, struct peer_proxy_qp *pq)
 {
 	struct verbs_context *vctx = verbs_get_ctx(context);
+	struct peer_proxy *proxy = pq->proxy;
+	struct ibv_dmabuf_heap *heap;
 	int ret;
 
 	ret = shadow_alloc_kernel(context, pq);
@@ -577,13 +580,17 @@ static int shadow_alloc(struct ibv_context *context, struct peer_proxy_qp *pq)
 				  strerror(ret));
 		return ret;
 	}
-	if (!pq->proxy->heap) {
+	pthread_mutex_lock(&proxies_lock);
+	if (!proxy->heap)
+		proxy->heap = ibv_dmabuf_heap_system_init();
+	heap = proxy->heap;
+	pthread_mutex_unlock(&proxies_lock);
+	if (!heap) {
 		verbs_err(vctx, "peer proxy: neither kernel shadow doorbells nor a system dma-buf heap (/dev/dma_heap/system)\n");
 		return EOPNOTSUPP;
 	}
 	pq->page_size = sysconf(_SC_PAGESIZE);
-	pq->page = ibv_dmabuf_heap_alloc(pq->proxy->heap, pq->page_size,
-					 &pq->dmabuf_fd);
+	pq->page = ibv_dmabuf_heap_alloc(heap, pq->page_size, &pq->dmabuf_fd);
 	if (!pq->page) {
 		ret = errno;
 		verbs_err(vctx, "peer proxy: cannot allocate a shadow doorbell: %s\n",
