@@ -509,16 +509,16 @@ static int hold(void)
 	struct exporter e;
 	struct shadow sh;
 	void *p;
-	int fd;
+	int err, fd;
 
 	exporter_open(&e);
 	if (e.fd < 0)
 		die("export: %s", strerror(errno));
 	importers_take(&im, e.fd, "hold");
 	/* a live shadow, mapped and exported, for the device's removal */
-	fd = shadow_alloc(e.d.ctx->cmd_fd, &sh);
-	if (fd)
-		die("shadow: %s", strerror(fd));
+	err = shadow_alloc(e.d.ctx->cmd_fd, &sh);
+	if (err)
+		die("shadow: %s", strerror(err));
 	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED,
 		 e.d.ctx->cmd_fd, sh.offset);
 	fd = ibv_cmd_export_dmabuf_fd(e.d.ctx, sh.offset);

@@ -87,6 +87,11 @@ class PeerDoorbellTest(RDMATestCase):
         self.assertEqual(attr.cqe_cnt & (attr.cqe_cnt - 1), 0)
         self.assertNotEqual(attr.prod_index, 0)
 
+    @staticmethod
+    def _ring_mapped(sq, prod):
+        """Ring by a store into the doorbell as mapped in this process."""
+        ctypes.c_uint32.from_address(sq.db).value = prod
+
     def _stage_and_ring(self, ring):
         """Stage sends on the client, check they wait, ring, complete."""
         for _ in range(STAGED):
@@ -125,10 +130,7 @@ class PeerDoorbellTest(RDMATestCase):
         self.assertGreaterEqual(db.fd, 0)
         self.assertTrue(db.flags & p.IBV_PEER_DMABUF_DEDICATED)
         os.close(db.fd)
-
-        def ring(sq, prod):
-            ctypes.c_uint32.from_address(sq.db).value = prod
-        self._stage_and_ring(ring)
+        self._stage_and_ring(self._ring_mapped)
 
     def test_proxy(self):
         """
@@ -150,10 +152,7 @@ class PeerDoorbellTest(RDMATestCase):
         if db.flags & p.IBV_PEER_DMABUF_REVOCABLE:
             self.assertTrue(db.flags & p.IBV_PEER_DMABUF_WRITE_ONLY)
             os.close(db.fd)
-
-            def ring_mapped(sq, prod):
-                ctypes.c_uint32.from_address(sq.db).value = prod
-            self._stage_and_ring(ring_mapped)
+            self._stage_and_ring(self._ring_mapped)
             return
         m = mmap.mmap(db.fd, db.length)
         os.close(db.fd)
